@@ -1,0 +1,2 @@
+// Package policy is a placeholder.
+package policy
