@@ -1,0 +1,122 @@
+package policy
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Sentinel errors. Parsers wrap them in a [*SyntaxError]; test with
+// [errors.Is].
+var (
+	// Record errors (the _mta-sts TXT record).
+	ErrNoRecord        = errors.New("no STSv1 record")
+	ErrMultipleRecords = errors.New("more than one STSv1 record")
+	ErrBadRecord       = errors.New("malformed STSv1 record")
+	ErrMissingID       = errors.New("missing id")
+	ErrBadID           = errors.New("id must be 1 to 32 letters or digits")
+	ErrNotASCII        = errors.New("record is not US-ASCII")
+
+	// Policy file errors.
+	ErrEmpty          = errors.New("empty policy")
+	ErrBadLine        = errors.New("malformed line")
+	ErrMissingVersion = errors.New("missing version")
+	ErrBadVersion     = errors.New("version must be STSv1")
+	ErrMissingMode    = errors.New("missing mode")
+	ErrBadMode        = errors.New("mode must be enforce, testing or none")
+	ErrMissingMaxAge  = errors.New("missing max_age")
+	ErrBadMaxAge      = errors.New("max_age must be 1 to 10 decimal digits")
+	ErrMissingMX      = errors.New("missing mx (required unless mode is none)")
+	ErrBadMX          = errors.New("mx must be a domain name or *. and a domain name, in A-label form")
+
+	// Errors shared by both.
+	ErrBadExtension = errors.New("malformed extension")
+)
+
+// SyntaxError reports where a record or policy file is invalid. Err is one of
+// the sentinel errors of this package.
+type SyntaxError struct {
+	Line int    // 1-based line of the policy file; 0 for a TXT record or the whole file
+	Key  string // the field concerned ("mode", "mx", an extension name), if known
+	Err  error
+}
+
+func (e *SyntaxError) Error() string {
+	b := make([]byte, 0, 64)
+	b = append(b, "policy: "...)
+	if e.Line > 0 {
+		b = append(b, "line "...)
+		b = strconv.AppendInt(b, int64(e.Line), 10)
+		b = append(b, ": "...)
+	}
+	if e.Key != "" {
+		b = strconv.AppendQuote(b, e.Key)
+		b = append(b, ": "...)
+	}
+	b = append(b, e.Err.Error()...)
+	return string(b)
+}
+
+func (e *SyntaxError) Unwrap() error { return e.Err }
+
+// WarningCode says what kind of non-fatal oddity a [Warning] reports.
+type WarningCode uint8
+
+// The warning codes.
+const (
+	// WarnUnknownKey: a key the parser does not know, kept as an extension.
+	WarnUnknownKey WarningCode = iota + 1
+	// WarnDuplicateKey: a repeated non-mx key; the first occurrence wins.
+	WarnDuplicateKey
+	// WarnMaxAgeCapped: max_age above 31557600 seconds, capped to it.
+	WarnMaxAgeCapped
+	// WarnIPLiteral: an mx value that is an IPv4 address, skipped: MTA-STS
+	// matches host names only.
+	WarnIPLiteral
+	// WarnDuplicateMX: an mx pattern repeated; the copy is dropped.
+	WarnDuplicateMX
+	// WarnMXIgnored: mx lines in a policy whose mode is none, which has no
+	// use for them.
+	WarnMXIgnored
+)
+
+var warningText = [...]string{
+	WarnUnknownKey:   "unknown key kept as an extension",
+	WarnDuplicateKey: "duplicate key ignored, the first occurrence wins",
+	WarnMaxAgeCapped: "max_age above 31557600 capped to 31557600",
+	WarnIPLiteral:    "IP address literal in mx skipped",
+	WarnDuplicateMX:  "duplicate mx pattern ignored",
+	WarnMXIgnored:    "mx has no effect when mode is none",
+}
+
+// String describes the code in words.
+func (c WarningCode) String() string {
+	if int(c) < len(warningText) && warningText[c] != "" {
+		return warningText[c]
+	}
+	return "warning " + strconv.Itoa(int(c))
+}
+
+// Warning is a non-fatal oddity found while parsing: the input is valid but
+// something in it deserves the attention of whoever publishes it.
+type Warning struct {
+	Line int    // 1-based line of the policy file; 0 for a TXT record
+	Key  string // the key concerned
+	Code WarningCode
+}
+
+// String renders the warning as "line 3: "foo": unknown key kept as an
+// extension".
+func (w Warning) String() string {
+	b := make([]byte, 0, 64)
+	if w.Line > 0 {
+		b = append(b, "line "...)
+		b = strconv.AppendInt(b, int64(w.Line), 10)
+		b = append(b, ": "...)
+	}
+	if w.Key != "" {
+		b = strconv.AppendQuote(b, w.Key)
+		b = append(b, ": "...)
+	}
+	b = append(b, w.Code.String()...)
+	return string(b)
+}
