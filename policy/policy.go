@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"time"
@@ -59,7 +60,6 @@ type parser struct {
 	maxAge   uint32
 	seen     uint8 // bit set of the known keys met so far
 	mx       []span
-	mxBuf    [8]span
 	exts     [][2]span
 	extIndex map[string]struct{}
 	warnings []Warning
@@ -101,13 +101,15 @@ func Parse(body []byte) (*Policy, []Warning, error) {
 		return nil, nil, &SyntaxError{Err: ErrEmpty}
 	}
 	ps := parser{body: body}
-	ps.mx = ps.mxBuf[:0]
+	// Every line may be an mx line: one allocation of an upper bound (a
+	// single-byte count is vectorised) instead of a growing slice.
+	ps.mx = make([]span, 0, bytes.Count(body, []byte{'\n'})+1)
 	line := 0
 	for pos := 0; pos < len(body); {
 		line++
-		end := pos
-		for end < len(body) && body[end] != '\n' {
-			end++
+		end := len(body)
+		if i := bytes.IndexByte(body[pos:], '\n'); i >= 0 {
+			end = pos + i
 		}
 		next := end + 1
 		if end > pos && body[end-1] == '\r' && end < len(body) {
@@ -130,12 +132,13 @@ func (ps *parser) line(n, lo, hi int) error {
 	if hi == lo {
 		return &SyntaxError{Line: n, Err: ErrBadLine}
 	}
-	colon := lo
-	for colon < hi && b[colon] != ':' {
-		colon++
+	colon := bytes.IndexByte(b[lo:hi], ':')
+	if colon < 0 {
+		return &SyntaxError{Line: n, Err: ErrBadLine}
 	}
+	colon += lo
 	key := b[lo:colon]
-	if colon == hi || !isExtName(key) {
+	if !isExtName(key) {
 		return &SyntaxError{Line: n, Err: ErrBadLine}
 	}
 	vlo := colon + 1
@@ -275,7 +278,12 @@ func (ps *parser) finish() (*Policy, []Warning, error) {
 	var sb strings.Builder
 	sb.Grow(ps.keep)
 	for _, s := range ps.mx {
-		for _, c := range ps.body[s.lo:s.hi] {
+		v := ps.body[s.lo:s.hi]
+		if !hasUpper(v) {
+			sb.Write(v)
+			continue
+		}
+		for _, c := range v {
 			if c >= 'A' && c <= 'Z' {
 				c += 'a' - 'A'
 			}

@@ -97,7 +97,7 @@ func checkDomain[T string | []byte](s T) (ok, numeric bool) {
 }
 
 // hasUpper reports whether s holds an ASCII upper-case letter.
-func hasUpper(s string) bool {
+func hasUpper[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' {
 			return true
