@@ -251,6 +251,12 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 	m.Authoritative = true
 	answer := true
 	for _, f := range faults {
+		if o, ok := f.(OnlyType); ok {
+			if o.Type != q.Qtype {
+				continue
+			}
+			f = o.Fault
+		}
 		switch f := f.(type) {
 		case DNSDelay:
 			if !w.sleep(context.Background(), time.Duration(f)) {

@@ -256,3 +256,15 @@ func TestAddRecordsError(t *testing.T) {
 		t.Error("no error for a record without data")
 	}
 }
+
+func TestDNSOnlyType(t *testing.T) {
+	w := Start(t)
+	w.SetAddrs("mta-sts.example.test", netip.MustParseAddr("127.0.0.1"))
+	w.Fault("mta-sts.example.test", OnlyType{dns.TypeAAAA, ServFail})
+	if r := mustExchange(t, w, "udp", "mta-sts.example.test", dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("A: %v", r)
+	}
+	if r := mustExchange(t, w, "udp", "mta-sts.example.test", dns.TypeAAAA); r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("AAAA: %v", r)
+	}
+}

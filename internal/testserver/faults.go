@@ -9,7 +9,8 @@ import (
 // set with [World.Fault]; the concrete types below say which server they
 // affect:
 //
-//   - DNS queries for the name: [DNSFault], [Rcode], [DNSDelay];
+//   - DNS queries for the name: [DNSFault], [Rcode], [DNSDelay], and any of
+//     them for one query type with [OnlyType];
 //   - HTTPS requests whose Host is the name: [Status], [Redirect],
 //     [ContentType], [LargeBody], [SlowHeaders], [Trickle], [GzipBomb],
 //     [HTTPFault];
@@ -82,6 +83,16 @@ func (Rcode) layer() layer { return layerDNS }
 type DNSDelay time.Duration
 
 func (DNSDelay) layer() layer { return layerDNS }
+
+// OnlyType restricts Fault, a DNS fault, to the queries of type Type (a
+// dns.Type* value): OnlyType{dns.TypeAAAA, ServFail} breaks AAAA lookups of
+// a name whose A lookups still work.
+type OnlyType struct {
+	Type  uint16
+	Fault Fault
+}
+
+func (OnlyType) layer() layer { return layerDNS }
 
 // Status answers every HTTPS request with this status code. The body is still
 // the policy file when there is one, so a client that ignores the status
