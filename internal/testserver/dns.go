@@ -249,7 +249,7 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 
 	m.SetReply(req)
 	m.Authoritative = true
-	answer := true
+	answer, chase := true, true
 	for _, f := range faults {
 		if o, ok := f.(OnlyType); ok {
 			if o.Type != q.Qtype {
@@ -280,11 +280,13 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 				if udp {
 					m.Truncated, answer = true, false
 				}
+			case CNAMEOnly:
+				chase = false
 			}
 		}
 	}
 	if answer {
-		w.answer(m, name, q)
+		w.answer(m, name, q, chase)
 	}
 	if udp {
 		size := dns.MinMsgSize
@@ -298,8 +300,8 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 	_ = rw.WriteMsg(m)
 }
 
-// answer fills m from the zone, following CNAMEs.
-func (w *World) answer(m *dns.Msg, name string, q dns.Question) {
+// answer fills m from the zone, following CNAMEs if chase is set.
+func (w *World) answer(m *dns.Msg, name string, q dns.Question, chase bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	seen := map[string]bool{name: true}
@@ -315,7 +317,7 @@ func (w *World) answer(m *dns.Msg, name string, q dns.Question) {
 		}
 		m.Answer = append(m.Answer, copyRRs(c[:1], cur, name, q.Name)...)
 		cur = canon(c[0].(*dns.CNAME).Target)
-		if seen[cur] {
+		if seen[cur] || !chase {
 			return
 		}
 		seen[cur] = true

@@ -244,6 +244,11 @@ func TestDNSCNAME(t *testing.T) {
 	if len(r.Answer) != 1 || r.Rcode != dns.RcodeNameError {
 		t.Errorf("dangling: %v", r)
 	}
+	w.Fault("_mta-sts.example.test", CNAMEOnly)
+	r = mustExchange(t, w, "udp", "_mta-sts.example.test", dns.TypeTXT)
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.CNAME).Target != "_mta-sts.hop1.test." || r.Rcode != dns.RcodeSuccess {
+		t.Errorf("CNAMEOnly: %v", r)
+	}
 	w.SetCNAME("loop1.test", "")
 	if r := mustExchange(t, w, "udp", "loop1.test", dns.TypeCNAME); len(r.Answer) != 0 {
 		t.Errorf("removed CNAME still there: %v", r)
@@ -266,5 +271,25 @@ func TestDNSOnlyType(t *testing.T) {
 	}
 	if r := mustExchange(t, w, "udp", "mta-sts.example.test", dns.TypeAAAA); r.Rcode != dns.RcodeServerFailure {
 		t.Errorf("AAAA: %v", r)
+	}
+}
+
+func TestDNSSetRecordsAndRemove(t *testing.T) {
+	w := Start(t)
+	w.SetRecords("_mta-sts.Example.test", dns.TypeTXT, &dns.TXT{Txt: []string{"v=STSv1;", " id=1"}})
+	r := mustExchange(t, w, "tcp", "_mta-sts.example.test", dns.TypeTXT)
+	if len(r.Answer) != 1 || strings.Join(r.Answer[0].(*dns.TXT).Txt, "|") != "v=STSv1;| id=1" || r.Answer[0].Header().Name != "_mta-sts.example.test." {
+		t.Errorf("TXT %v", r.Answer)
+	}
+	if w.Queries("_mta-sts.example.test", dns.TypeTXT) != 1 {
+		t.Error("query not counted")
+	}
+	w.ResetQueries()
+	if w.Queries("_mta-sts.example.test", dns.TypeTXT) != 0 {
+		t.Error("counter not reset")
+	}
+	w.RemoveName("_mta-sts.example.test")
+	if r := mustExchange(t, w, "udp", "_mta-sts.example.test", dns.TypeTXT); r.Rcode != dns.RcodeNameError {
+		t.Errorf("removed name: %v", r)
 	}
 }

@@ -50,10 +50,15 @@ const (
 	// Truncate answers over UDP with the TC bit set and no records, forcing
 	// the client to retry over TCP, where the full answer is given.
 	Truncate
+	// CNAMEOnly answers a query for an alias with its CNAME record alone,
+	// as a server not authoritative for the target does, leaving the chain
+	// (or loop) to the client.
+	CNAMEOnly
 )
 
 func (DNSFault) layer() layer { return layerDNS }
 
+// String returns the name of the fault constant.
 func (f DNSFault) String() string {
 	switch f {
 	case ServFail:
@@ -68,6 +73,8 @@ func (f DNSFault) String() string {
 		return "Drop"
 	case Truncate:
 		return "Truncate"
+	case CNAMEOnly:
+		return "CNAMEOnly"
 	}
 	return fmt.Sprintf("DNSFault(%d)", int(f))
 }
@@ -150,6 +157,7 @@ const (
 
 func (HTTPFault) layer() layer { return layerHTTP }
 
+// String returns the name of the fault constant.
 func (f HTTPFault) String() string {
 	if f == ConnReset {
 		return "ConnReset"
@@ -170,6 +178,7 @@ const (
 
 func (TLSFault) layer() layer { return layerTLS }
 
+// String returns the name of the fault constant.
 func (f TLSFault) String() string {
 	switch f {
 	case LegacyTLS:
@@ -207,6 +216,7 @@ func (CertFault) layer() layer { return layerTLS }
 
 var certFaultNames = [...]string{"", "CertExpired", "CertNotYetValid", "CertWrongHost", "CertCNOnly", "CertUntrusted", "CertSelfSigned", "CertWildcard"}
 
+// String returns the name of the fault constant.
 func (f CertFault) String() string {
 	if f > 0 && int(f) < len(certFaultNames) {
 		return certFaultNames[f]
@@ -227,6 +237,7 @@ const (
 
 func (SMTPFault) layer() layer { return layerSMTP }
 
+// String returns the name of the fault constant.
 func (f SMTPFault) String() string {
 	switch f {
 	case NoSTARTTLS:

@@ -34,6 +34,7 @@ type LoopbackError struct {
 	Addr string
 }
 
+// Error implements error.
 func (e *LoopbackError) Error() string {
 	return "testserver: " + e.Op + " " + e.Addr + ": not a loopback address"
 }
