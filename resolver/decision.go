@@ -1,0 +1,156 @@
+package resolver
+
+import (
+	"context"
+	"crypto/tls"
+
+	"github.com/mtasts-go/mtasts/policy"
+	"github.com/mtasts-go/mtasts/validate"
+)
+
+// Action is what a sender does with one MX host of a domain.
+type Action uint8
+
+// The actions (DESIGN §5).
+const (
+	// Deliver: deliver to this MX host over STARTTLS, with the
+	// configuration of Decision.TLSConfig, which validates the host's
+	// certificate under the policy (and, under enforce, fails the
+	// handshake when it is invalid; never fall back to plaintext).
+	Deliver Action = iota + 1
+	// DeliverWithoutSTS: no MTA-STS policy applies; deliver as usual
+	// (opportunistic TLS).
+	DeliverWithoutSTS
+	// Refuse: do not deliver to this MX host; try the next one. When none
+	// is left, the message is a temporary failure, retried later (RFC
+	// 8461 section 5), never a bounce.
+	Refuse
+	// Defer: whether a policy applies is unknown (the TXT lookup failed
+	// temporarily); retry the delivery later.
+	Defer
+)
+
+func (a Action) String() string {
+	switch a {
+	case Deliver:
+		return "deliver"
+	case DeliverWithoutSTS:
+		return "deliver-without-sts"
+	case Refuse:
+		return "refuse"
+	case Defer:
+		return "defer"
+	}
+	return "unknown"
+}
+
+// Reasons of decisions, for logs.
+const (
+	ReasonMatch        = "mx matches the policy"
+	ReasonNoPolicy     = "no policy"
+	ReasonModeNone     = "policy mode is none"
+	ReasonMismatch     = "mx does not match the policy"
+	ReasonFetchFailed  = "policy could not be fetched"
+	ReasonTemporaryDNS = "_mta-sts lookup failed temporarily"
+)
+
+// Decision is the verdict for one MX host of one domain.
+type Decision struct {
+	Action   Action
+	Domain   string         // the policy domain, normalised
+	MX       string         // the MX host, normalised
+	Mode     policy.Mode    // the mode of the policy applied; 0 if none
+	Policy   *policy.Policy // the policy applied, nil if none
+	PolicyID string         // the id of the policy's record, if known
+	Source   Source
+	// Result is the RFC 8460 result type to report for this decision, ""
+	// for none: a policy fetch failure (sts-*), or validation-failure for
+	// an MX host that matches no pattern under testing or enforce.
+	Result validate.ResultType
+	Reason string // one of the Reason constants
+	Err    error  // the failure behind Result or Defer, if any
+
+	r *Resolver
+}
+
+// TLSConfig returns the configuration for the STARTTLS connection to this
+// MX host: a clone of base with ServerName set to the MX host, and, under a
+// testing or enforce policy, the policy's certificate validation (see
+// validate.TLSConfig): under enforce an invalid certificate fails the
+// handshake; under testing it is only reported, through
+// Options.Events.TLSResult. Without a policy, base's own verification
+// applies unchanged.
+func (d *Decision) TLSConfig(base *tls.Config) *tls.Config {
+	var p *policy.Policy
+	if d.Policy != nil && d.Mode != policy.ModeNone {
+		p = d.Policy
+	}
+	opts := validate.Options{}
+	if d.r != nil {
+		opts.Roots = d.r.opts.RootCAs
+		opts.Clock = d.r.clock
+		if h := d.r.opts.Events.TLSResult; h != nil {
+			domain, mx, id := d.Domain, d.MX, d.PolicyID
+			opts.Report = func(err error) { h(domain, mx, id, err) }
+		}
+	}
+	return validate.TLSConfig(p, d.MX, base, opts)
+}
+
+// Check decides whether the sender may deliver mail for domain (the policy
+// domain: the recipient's domain, or the smart host's) to the MX host mx,
+// per RFC 8461 sections 4 and 5 and DESIGN §5. It is the one call an MTA
+// makes per delivery attempt; on a cache hit it costs no allocation.
+//
+// Check returns an error only when it cannot decide: an invalid domain or
+// MX name (*DomainError), a closed resolver, or ctx done. Everything else,
+// including a failed fetch or a failed TXT lookup, is a Decision.
+func (r *Resolver) Check(ctx context.Context, domain, mx string) (Decision, error) {
+	d, err := Normalize(domain)
+	if err != nil {
+		return Decision{}, err
+	}
+	h, err := Normalize(mx)
+	if err != nil {
+		return Decision{}, err
+	}
+	if e := r.cached(d); e != nil {
+		return r.apply(e, h, SourceCache), nil
+	}
+	o, err := r.discover(ctx, d)
+	if err != nil {
+		return Decision{Action: Defer, Domain: d, MX: h, Err: err, r: r}, err
+	}
+	switch {
+	case o.entry != nil:
+		return r.apply(o.entry, h, SourceFetched), nil
+	case o.fetchErr != nil:
+		// RFC 8461 section 3.3: with no valid cached policy, deliver as if
+		// the domain had none, and report why.
+		fe := o.fetchErr.(*FetchError)
+		return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, PolicyID: o.id,
+			Result: fe.Result(), Reason: ReasonFetchFailed, Err: fe, r: r}, nil
+	case o.dnsErr != nil:
+		return Decision{Action: r.opts.OnTemporaryError, Domain: d, MX: h,
+			Reason: ReasonTemporaryDNS, Err: o.dnsErr, r: r}, nil
+	}
+	return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonNoPolicy, r: r}, nil
+}
+
+// apply decides for MX host h under the policy of e.
+func (r *Resolver) apply(e *entry, h string, src Source) Decision {
+	d := Decision{Domain: e.domain, MX: h, Mode: e.policy.Mode, Policy: e.policy,
+		PolicyID: e.id, Source: src, r: r}
+	switch {
+	case e.policy.Mode == policy.ModeNone:
+		d.Action, d.Reason = DeliverWithoutSTS, ReasonModeNone
+	case validate.Allows(e.policy, h):
+		d.Action, d.Reason = Deliver, ReasonMatch
+	case e.policy.Mode == policy.ModeTesting:
+		// RFC 8461 section 5: deliver anyway, and report.
+		d.Action, d.Reason, d.Result = Deliver, ReasonMismatch, validate.ResultValidationFailure
+	default:
+		d.Action, d.Reason, d.Result = Refuse, ReasonMismatch, validate.ResultValidationFailure
+	}
+	return d
+}

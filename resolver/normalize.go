@@ -1,0 +1,83 @@
+package resolver
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// ErrInvalidDomain is wrapped by the error for a domain or host name that is
+// not a valid DNS name (after U-labels are converted to A-labels).
+var ErrInvalidDomain = errors.New("invalid domain name")
+
+// DomainError reports an input that is not a usable domain name.
+type DomainError struct {
+	Name string
+	Err  error
+}
+
+func (e *DomainError) Error() string {
+	return fmt.Sprintf("resolver: %q: %v", e.Name, e.Err)
+}
+
+func (e *DomainError) Unwrap() error { return e.Err }
+
+// Normalize returns name as the resolver uses it: lower case, A-labels, no
+// trailing dot. Names that are already in that form (the common case) are
+// returned as they are, without allocating.
+func Normalize(name string) (string, error) {
+	if n, ok := normalizeASCII(name); ok {
+		return n, nil
+	}
+	s := strings.TrimSuffix(name, ".")
+	a, err := idna.Lookup.ToASCII(s)
+	if err != nil {
+		return "", &DomainError{Name: name, Err: fmt.Errorf("%w: %v", ErrInvalidDomain, err)}
+	}
+	if n, ok := normalizeASCII(a); ok {
+		return n, nil
+	}
+	return "", &DomainError{Name: name, Err: ErrInvalidDomain}
+}
+
+// normalizeASCII handles ASCII names: a valid host name (letters, digits,
+// inner hyphens, labels of 1 to 63, at most 253 in all, at least two labels)
+// is returned in lower case without a trailing dot. Upper-case names cost
+// one allocation.
+func normalizeASCII(name string) (string, bool) {
+	name = strings.TrimSuffix(name, ".")
+	if len(name) == 0 || len(name) > 253 {
+		return "", false
+	}
+	upper, dots, start := false, 0, 0
+	for i := 0; i <= len(name); i++ {
+		if i == len(name) || name[i] == '.' {
+			n := i - start
+			if n == 0 || n > 63 || name[start] == '-' || name[i-1] == '-' {
+				return "", false
+			}
+			if i < len(name) {
+				dots++
+			}
+			start = i + 1
+			continue
+		}
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		default:
+			return "", false
+		}
+	}
+	if dots == 0 {
+		return "", false // RFC 5321 section 2.3.5: no unqualified names
+	}
+	if upper {
+		name = strings.ToLower(name)
+	}
+	return name, true
+}
