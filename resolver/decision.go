@@ -106,6 +106,9 @@ func (d *Decision) TLSConfig(base *tls.Config) *tls.Config {
 // MX name (*DomainError), a closed resolver, or ctx done. Everything else,
 // including a failed fetch or a failed TXT lookup, is a Decision.
 func (r *Resolver) Check(ctx context.Context, domain, mx string) (Decision, error) {
+	if r.closed.Load() {
+		return Decision{}, ErrClosed
+	}
 	d, err := Normalize(domain)
 	if err != nil {
 		return Decision{}, err

@@ -54,6 +54,9 @@ type Entry struct {
 //   - The TXT lookup failed temporarily: nil and the *DNSError.
 //   - An invalid domain: a *DomainError; ctx done: its error.
 func (r *Resolver) Lookup(ctx context.Context, domain string) (*Entry, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
 	d, err := Normalize(domain)
 	if err != nil {
 		return nil, err
@@ -154,14 +157,22 @@ func (r *Resolver) discoverNow(ctx context.Context, domain string) *outcome {
 		return o
 	}
 	o.id = rec.ID
+	// RFC 8461 section 3.3: after a failed fetch, wait five minutes before
+	// trying again for the same id; a new id may be fetched at once.
+	if f, ok := r.failures.Get(domain); ok && f.id == rec.ID && r.clock().Before(f.at.Add(FetchBackoff)) {
+		o.fetchErr = f.err
+		return o
+	}
 	p, warnings, err := r.fetch.fetch(fctx, domain)
 	if err != nil {
 		o.fetchErr = err
+		r.failures.Add(domain, failure{id: rec.ID, at: r.clock(), err: err})
 		if h := r.opts.Events.FetchFailed; h != nil {
 			h(domain, rec.ID, err)
 		}
 		return o
 	}
+	r.failures.Remove(domain)
 	now := r.clock()
 	e := &entry{domain: domain, id: rec.ID, policy: p, warnings: warnings,
 		fetchedAt: now, expires: now.Add(p.MaxAgeDuration())}

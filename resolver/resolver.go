@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mtasts-go/mtasts/policy"
@@ -21,6 +23,21 @@ const (
 	DefaultMaxBodySize  = 64 << 10 // RFC 8461 section 3.3 suggests 64 kilobytes
 	DefaultResolvConf   = "/etc/resolv.conf"
 )
+
+// FetchBackoff is how long the resolver waits after a failed fetch before
+// fetching the same policy id again (RFC 8461 section 3.3: "five minutes or
+// longer per version ID").
+const FetchBackoff = 5 * time.Minute
+
+// maxFailures bounds the memory of failed fetches.
+const maxFailures = 10000
+
+// failure is a failed fetch, remembered for the backoff.
+type failure struct {
+	id  string
+	at  time.Time
+	err error
+}
 
 // ErrClosed is returned by calls on a closed Resolver.
 var ErrClosed = errors.New("resolver: closed")
@@ -95,17 +112,18 @@ type Events struct {
 // safe for concurrent use. Close it when done: every goroutine it starts
 // stops in Close.
 type Resolver struct {
-	opts    Options
-	clock   func() time.Time
-	dns     *dnsClient
-	fetch   *fetcher
-	group   singleflight.Group
-	entries sync.Map // domain → *entry
+	opts     Options
+	clock    func() time.Time
+	dns      *dnsClient
+	fetch    *fetcher
+	group    singleflight.Group
+	entries  sync.Map // domain → *entry
+	failures *lru.Cache[string, failure]
 
 	ctx    context.Context // cancelled by Close; bounds all shared work
 	cancel context.CancelFunc
-	mu     sync.Mutex // guards closed and the wg.Add that follows it
-	closed bool
+	closed atomic.Bool
+	mu     sync.Mutex // orders closing and the wg.Add of new work
 	wg     sync.WaitGroup
 }
 
@@ -151,6 +169,7 @@ func New(opts Options) (*Resolver, error) {
 	}
 	r.dns = newDNSClient(opts.DNS, opts.DNSTimeout)
 	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.Proxy)
+	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }
@@ -160,7 +179,7 @@ func New(opts Options) (*Resolver, error) {
 // Calls after Close fail with ErrClosed. Close is idempotent.
 func (r *Resolver) Close() error {
 	r.mu.Lock()
-	r.closed = true
+	r.closed.Store(true)
 	r.mu.Unlock()
 	r.cancel()
 	r.wg.Wait()
@@ -172,7 +191,7 @@ func (r *Resolver) Close() error {
 func (r *Resolver) start() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
+	if r.closed.Load() {
 		return false
 	}
 	r.wg.Add(1)
