@@ -1,0 +1,257 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DirStore is the default persistent [Store]: one file per domain in a
+// directory, like autocert's DirCache.
+//
+// A file is written whole or not at all: to a temporary file, which is
+// synced, closed and renamed over the old one, and then the directory is
+// synced, so that a crash or power loss leaves either the old entry or the
+// new one. Files are encoded by [Entry.MarshalBinary] and checked by
+// [ParseEntry]; a file that is torn, damaged, of an unknown version or
+// larger than [MaxEncodedSize] is skipped — a miss for Get, left out by
+// Range — and reported to OnError, never fatal.
+//
+// A domain made of lower-case letters, digits, '-', '_' and '.' (every
+// normalised domain name) is stored as "<domain>.json", so that an operator
+// can find it; any other key as "~<sha256 of the key>.json". Temporary files
+// begin with ".tmp-"; one left behind by a crash is ignored, and removed by
+// the next [DirStore.Clean].
+//
+// The zero DirStore is not usable: Dir must be set. A DirStore may be used by
+// several goroutines at once, but not shared by processes that write the same
+// domains concurrently (the last rename wins, which is safe but wasteful).
+type DirStore struct {
+	// Dir is the directory of the files. Put creates it (mode 0700) if
+	// needed.
+	Dir string
+
+	// OnError, if not nil, is called with each file that Get or Range
+	// skipped because it could not be read back, as a *fs.PathError whose
+	// Err wraps ErrCorrupt or ErrTooLarge (or the I/O error). It may be
+	// called from several goroutines at once.
+	OnError func(error)
+}
+
+// fileSuffix ends the name of every entry file.
+const fileSuffix = ".json"
+
+// tempPrefix begins the name of every temporary file.
+const tempPrefix = ".tmp-"
+
+// fileName returns the name of domain's file.
+func fileName(domain string) string {
+	plain := domain != "" && len(domain) <= maxDomain && domain[0] != '.'
+	for i := 0; plain && i < len(domain); i++ {
+		c := domain[i]
+		plain = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+	}
+	if plain {
+		return domain + fileSuffix
+	}
+	sum := sha256.Sum256([]byte(domain))
+	return "~" + hex.EncodeToString(sum[:]) + fileSuffix
+}
+
+// Get implements [Store].
+func (s *DirStore) Get(ctx context.Context, domain string) (*Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	name := filepath.Join(s.Dir, fileName(domain))
+	e, err := s.read(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, ErrMiss
+	case err != nil:
+		s.report(err)
+		return nil, ErrMiss
+	case e.domain != domain:
+		s.report(&fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: entry of %q", ErrCorrupt, e.domain)})
+		return nil, ErrMiss
+	}
+	return e, nil
+}
+
+// read reads and decodes one file. Errors other than fs.ErrNotExist are
+// *fs.PathError values.
+func (s *DirStore) read(name string) (*Entry, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
+	}
+	if fi.Size() > MaxEncodedSize {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrTooLarge}
+	}
+	// The limit holds even if the file grew since Stat.
+	b, err := io.ReadAll(io.LimitReader(f, MaxEncodedSize+1))
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	if len(b) > MaxEncodedSize {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrTooLarge}
+	}
+	e, err := ParseEntry(b)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return e, nil
+}
+
+func (s *DirStore) report(err error) {
+	if s.OnError != nil {
+		s.OnError(err)
+	}
+}
+
+// Put implements [Store]. It returns once the entry is durable.
+func (s *DirStore) Put(ctx context.Context, e *Entry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, err := e.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.Dir, tempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.Dir, fileName(e.domain)))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return s.syncDir()
+}
+
+// syncDir makes the renames and removals in the directory durable.
+func (s *DirStore) syncDir() error {
+	d, err := os.Open(s.Dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Delete implements [Store].
+func (s *DirStore) Delete(ctx context.Context, domain string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := os.Remove(filepath.Join(s.Dir, fileName(domain)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.syncDir()
+}
+
+// Range implements [Store]. It reads the directory's names first, then each
+// file, checking ctx between files; a missing directory is an empty store.
+func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
+	names, err := s.names()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		path := filepath.Join(s.Dir, name)
+		e, err := s.read(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // deleted since the directory was read
+		case err != nil:
+			s.report(err)
+			continue
+		case fileName(e.domain) != name:
+			s.report(&fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: entry of %q", ErrCorrupt, e.domain)})
+			continue
+		}
+		if !f(e) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// names returns the names of the entry files in the directory.
+func (s *DirStore) names() ([]string, error) {
+	des, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(des))
+	for _, de := range des {
+		n := de.Name()
+		if strings.HasSuffix(n, fileSuffix) && !strings.HasPrefix(n, ".") {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+// Clean removes the temporary files that a crash may have left in the
+// directory. Call it when no other process writes to the directory, such as
+// at start.
+func (s *DirStore) Clean() error {
+	des, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), tempPrefix) {
+			if err := os.Remove(filepath.Join(s.Dir, de.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}

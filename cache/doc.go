@@ -1,0 +1,48 @@
+// Package cache keeps MTA-STS policies (RFC 8461) between deliveries: an
+// in-memory, count-bounded [Cache] in front of an optional persistent or
+// shared [Store].
+//
+// The package knows entries and times, nothing of DNS or HTTP: the resolver
+// decides what to fetch and when, and puts what it learnt. An [Entry] holds
+// one policy domain's policy (mode none included), the id of the TXT record
+// that announced it, when it was fetched and expires (fetched + max_age),
+// when its TXT record was last checked, and the last failed fetch, which a
+// resolver needs for its per-(domain, id) backoff. A negative entry
+// ([NoPolicy]) remembers for a while that a domain has no usable policy.
+// Entries are immutable; updating one means putting a new one.
+//
+// # Expiry
+//
+// The cache keeps no clock: methods that need the time take it, so that the
+// resolver's clock (coarse, or fake in tests) drives every decision. An
+// entry is usable strictly before its expiry, to the second. [Cache.Get]
+// and [Cache.Load] never return an expired entry (RFC 8461 section 3.3: an
+// expired policy must not be applied); [Cache.Peek] and [Cache.All] show
+// them. A policy with max_age 0 is used once and never kept.
+//
+// # Stores
+//
+// [MemoryStore] is a map, for tests. [DirStore], the default persistent
+// store, writes one file per domain atomically and durably, and skips and
+// reports a torn or damaged file instead of failing. cache/redisstore shares
+// entries among a fleet of MTAs through Redis. All of them write the
+// versioned, checksummed encoding of [Entry.MarshalBinary].
+//
+// A store's failure never loses what is in memory: [Cache] methods update
+// memory first and return a [*StoreError], so that a resolver can go on
+// serving from memory and report the trouble.
+//
+// # Performance
+//
+// [Cache.Get] is the hot path of every delivery: it takes no lock, writes no
+// shared memory in the common case and allocates nothing. Readers walk a
+// fixed array of hash buckets through atomic pointers; writers serialise on
+// a mutex. golang-lru keeps the eviction order, but readers never touch it:
+// they set a per-entry "used" bit, and eviction gives entries whose bit is
+// set a second chance (CLOCK). On a 2-core machine a hit costs about 10 ns
+// and scales with cores.
+//
+// An entry costs about 190 bytes of memory besides its policy and strings;
+// a million entries of three-mx policies fit in under 400 MB of heap
+// (TestMemoryMillion measures it).
+package cache
