@@ -109,15 +109,22 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (Decision, erro
 	if r.closed.Load() {
 		return Decision{}, ErrClosed
 	}
-	d, err := Normalize(domain)
-	if err != nil {
-		return Decision{}, err
+	// Cache keys are normal names, so a hit on the name as given proves
+	// it normal and saves normalising it (callers usually pass normal
+	// names).
+	d, e := domain, r.cached(domain)
+	if e == nil {
+		var err error
+		if d, err = Normalize(domain); err != nil {
+			return Decision{}, err
+		}
+		e = r.cached(d)
 	}
 	h, err := Normalize(mx)
 	if err != nil {
 		return Decision{}, err
 	}
-	if e := r.cached(d); e != nil {
+	if e != nil {
 		return r.apply(e, h, SourceCache), nil
 	}
 	o, err := r.discover(ctx, d)

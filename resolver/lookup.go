@@ -93,7 +93,7 @@ func (r *Resolver) cached(domain string) *entry {
 		return nil
 	}
 	e := v.(*entry)
-	if !r.clock().Before(e.expires) {
+	if r.hotNow() >= e.expiresAt {
 		return nil
 	}
 	return e
@@ -176,6 +176,7 @@ func (r *Resolver) discoverNow(ctx context.Context, domain string) *outcome {
 	now := r.clock()
 	e := &entry{domain: domain, id: rec.ID, policy: p, warnings: warnings,
 		fetchedAt: now, expires: now.Add(p.MaxAgeDuration())}
+	e.expiresAt = e.expires.UnixNano()
 	if p.MaxAge > 0 {
 		r.entries.Store(domain, e)
 	}

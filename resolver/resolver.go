@@ -123,6 +123,7 @@ type Resolver struct {
 	ctx    context.Context // cancelled by Close; bounds all shared work
 	cancel context.CancelFunc
 	closed atomic.Bool
+	coarse coarseClock
 	mu     sync.Mutex // orders closing and the wg.Add of new work
 	wg     sync.WaitGroup
 }
@@ -135,6 +136,7 @@ type entry struct {
 	warnings  []policy.Warning
 	fetchedAt time.Time
 	expires   time.Time
+	expiresAt int64 // expires in Unix nanoseconds, for the hot path
 }
 
 // New returns a Resolver configured by opts.
@@ -171,6 +173,14 @@ func New(opts Options) (*Resolver, error) {
 	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.Proxy)
 	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if opts.Clock == nil {
+		r.coarse.set(time.Now())
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.coarse.run(r.ctx.Done())
+		}()
+	}
 	return r, nil
 }
 

@@ -262,3 +262,22 @@ func TestCNAMELoopIsNoPolicy(t *testing.T) {
 		t.Fatalf("got %+v, %v", d, err)
 	}
 }
+
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"example.com", "EXAMPLE.COM.", "bücher.example", "a..b", "-a.b", "a-.b", "a.b-", "x", "xn--bcher-kva.example", "a_b.c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := Normalize(s)
+		if err != nil {
+			return
+		}
+		again, err := Normalize(n)
+		if err != nil || again != n {
+			t.Fatalf("Normalize(%q) = %q, but Normalize(%q) = %q, %v", s, n, n, again, err)
+		}
+		if _, ok := normalizeASCII(n); !ok {
+			t.Fatalf("Normalize(%q) = %q, which is not a normal name", s, n)
+		}
+	})
+}
