@@ -25,8 +25,9 @@ import (
 // Range — and reported to OnError, never fatal.
 //
 // A domain made of lower-case letters, digits, '-', '_' and '.' (every
-// normalised domain name) is stored as "<domain>.json", so that an operator
-// can find it; any other key as "~<sha256 of the key>.json". Temporary files
+// normalised domain name of up to 250 bytes) is stored as "<domain>.json",
+// so that an operator can find it; any other key as
+// "~<sha256 of the key>.json". Temporary files
 // begin with ".tmp-"; one left behind by a crash is ignored, and removed by
 // the next [DirStore.Clean].
 //
@@ -53,7 +54,8 @@ const tempPrefix = ".tmp-"
 
 // fileName returns the name of domain's file.
 func fileName(domain string) string {
-	plain := domain != "" && len(domain) <= maxDomain && domain[0] != '.'
+	// 255 bytes is the longest name most file systems take.
+	plain := domain != "" && len(domain)+len(fileSuffix) <= 255 && domain[0] != '.'
 	for i := 0; plain && i < len(domain); i++ {
 		c := domain[i]
 		plain = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'

@@ -1,0 +1,270 @@
+// Package redisstore is a [cache.Store] in Redis, through which a fleet of
+// MTAs shares MTA-STS policies: what one of them fetched, the others read
+// instead of fetching it again.
+//
+// Each entry is one string key, the store's Prefix and the domain, holding
+// the encoding of [cache.Entry.MarshalBinary] (checksummed JSON) and
+// expiring in Redis when the entry does (SET ... EXAT), so that Redis never
+// holds an expired policy for long and needs no cleaning. A value that does
+// not decode is skipped, reported to OnError, and read as a miss.
+//
+// Every call is bounded by its context and by Timeout (default one second):
+// when Redis is down or slow, the store fails fast and a [cache.Cache] in
+// front of it keeps serving from memory, returning a [*cache.StoreError] that
+// the resolver reports. For the timeout to bound network reads and writes,
+// and not only waiting for a connection, create the client with
+// ContextTimeoutEnabled set (redis.Options, redis.ClusterOptions,
+// redis.RingOptions); go-redis otherwise applies its own ReadTimeout and
+// WriteTimeout (3 s by default).
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mtasts-go/mtasts/cache"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of the Store's fields.
+const (
+	DefaultPrefix  = "mtasts:"
+	DefaultTimeout = time.Second
+)
+
+// scanCount is the COUNT hint of each SCAN, and the most values fetched in
+// one round trip by Range.
+const scanCount = 256
+
+// Store is a [cache.Store] in Redis. Client must be set; the other fields
+// are optional. A Store is safe for concurrent use; its fields must not be
+// changed once it is in use.
+type Store struct {
+	// Client is the Redis connection: a *redis.Client, *redis.ClusterClient
+	// or *redis.Ring (Range visits every master or shard). The Store does
+	// not close it.
+	Client redis.UniversalClient
+
+	// Prefix begins every key, so that one Redis can serve other purposes
+	// or several independent fleets. Default: DefaultPrefix.
+	Prefix string
+
+	// Timeout bounds each call (each batch, for Range), within the
+	// caller's context. Default: DefaultTimeout.
+	Timeout time.Duration
+
+	// OnError, if not nil, is called with each value that Get or Range
+	// skipped because it does not decode; the error wraps
+	// cache.ErrCorrupt. It may be called from several goroutines at once.
+	OnError func(error)
+}
+
+func (s *Store) key(domain string) string {
+	if s.Prefix == "" {
+		return DefaultPrefix + domain
+	}
+	return s.Prefix + domain
+}
+
+func (s *Store) context(ctx context.Context) (context.Context, context.CancelFunc) {
+	t := s.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	return context.WithTimeout(ctx, t)
+}
+
+// Get implements [cache.Store].
+func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
+	ctx, cancel := s.context(ctx)
+	defer cancel()
+	key := s.key(domain)
+	b, err := s.Client.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, cache.ErrMiss
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get %s: %w", key, err)
+	}
+	e, ok := s.decode(key, b)
+	if !ok || e.Domain() != domain {
+		if ok {
+			s.report(fmt.Errorf("redisstore: %s: %w: entry of %q", key, cache.ErrCorrupt, e.Domain()))
+		}
+		return nil, cache.ErrMiss
+	}
+	return e, nil
+}
+
+func (s *Store) decode(key string, b []byte) (*cache.Entry, bool) {
+	e, err := cache.ParseEntry(b)
+	if err != nil {
+		s.report(fmt.Errorf("redisstore: %s: %w", key, err))
+		return nil, false
+	}
+	return e, true
+}
+
+func (s *Store) report(err error) {
+	if s.OnError != nil {
+		s.OnError(err)
+	}
+}
+
+// Put implements [cache.Store]: SET with EXAT, so that the key expires with
+// the entry. An entry that expired before 1970-01-01T00:00:01Z cannot be
+// given to EXAT and is deleted instead.
+func (s *Store) Put(ctx context.Context, e *cache.Entry) error {
+	b, err := e.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.context(ctx)
+	defer cancel()
+	key := s.key(e.Domain())
+	exp := e.Expires()
+	if exp.Unix() <= 0 {
+		err = s.Client.Del(ctx, key).Err()
+	} else {
+		err = s.Client.SetArgs(ctx, key, b, redis.SetArgs{ExpireAt: exp}).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Delete implements [cache.Store].
+func (s *Store) Delete(ctx context.Context, domain string) error {
+	ctx, cancel := s.context(ctx)
+	defer cancel()
+	key := s.key(domain)
+	if err := s.Client.Del(ctx, key).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Range implements [cache.Store] with SCAN over the prefix, fetching the
+// values of each batch in one round trip. Keys of other programs that
+// happen to share the prefix are reported to OnError and skipped. f is
+// never called concurrently, even on a cluster.
+func (s *Store) Range(ctx context.Context, f func(*cache.Entry) bool) error {
+	var mu sync.Mutex // serialises f when shards are scanned concurrently
+	stopped := false
+	visit := func(ctx context.Context, c redis.Cmdable) error {
+		return s.scan(ctx, c, func(e *cache.Entry) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if stopped {
+				return false
+			}
+			stopped = !f(e)
+			return !stopped
+		})
+	}
+	var err error
+	switch c := s.Client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return visit(ctx, n) })
+	case *redis.Ring:
+		err = c.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error { return visit(ctx, n) })
+	default:
+		err = visit(ctx, c)
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: range: %w", err)
+	}
+	return nil
+}
+
+// scan visits the entries of one node until f returns false.
+func (s *Store) scan(ctx context.Context, c redis.Cmdable, f func(*cache.Entry) bool) error {
+	prefix := s.key("")
+	match := globEscape(prefix) + "*"
+	var cursor uint64
+	for {
+		keys, next, err := s.batch(ctx, c, cursor, match)
+		if err != nil {
+			return err
+		}
+		for _, kv := range keys {
+			e, ok := s.decode(kv.key, kv.val)
+			if !ok {
+				continue
+			}
+			if s.key(e.Domain()) != kv.key {
+				s.report(fmt.Errorf("redisstore: %s: %w: entry of %q", kv.key, cache.ErrCorrupt, e.Domain()))
+				continue
+			}
+			if !f(e) {
+				return nil
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+type keyValue struct {
+	key string
+	val []byte
+}
+
+// batch runs one SCAN step and fetches the values of the keys it found,
+// within one timeout. Keys that vanished meanwhile are left out.
+func (s *Store) batch(ctx context.Context, c redis.Cmdable, cursor uint64, match string) ([]keyValue, uint64, error) {
+	ctx, cancel := s.context(ctx)
+	defer cancel()
+	keys, next, err := c.Scan(ctx, cursor, match, scanCount).Result()
+	if err != nil || len(keys) == 0 {
+		return nil, next, err
+	}
+	// One GET per key rather than MGET: on a cluster node the keys may
+	// lie in different slots.
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, err
+	}
+	out := make([]keyValue, 0, len(keys))
+	for i, cmd := range cmds {
+		b, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, keyValue{keys[i], b})
+	}
+	return out, next, nil
+}
+
+// globEscape escapes the characters that are special in a Redis glob
+// pattern.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
