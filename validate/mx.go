@@ -46,12 +46,13 @@ const (
 // safe for concurrent use.
 func MatchMX(pattern, host string) bool {
 	h := trimDot(host)
-	if matchName(pattern, h) {
-		return true
-	}
-	// A host with U-labels cannot have matched: try again in A-labels. This
-	// costs a scan of the host on the way to "no", never on the way to
-	// "yes".
+	return matchName(pattern, h) || matchIDN(pattern, h)
+}
+
+// matchIDN is the second chance of MatchMX: a host with U-labels cannot
+// have matched as given, so it is tried again in A-labels. This costs a
+// scan of the host on the way to "no", never on the way to "yes".
+func matchIDN(pattern, h string) bool {
 	if isASCII(h) {
 		return false
 	}
@@ -187,21 +188,16 @@ func toLower(s string) string {
 // common case, a lower-case host, to one length test and one memory
 // comparison.
 func matchName(pattern, host string) bool {
-	if len(host) == 0 || len(host) > maxNameLen {
-		return false
-	}
 	if len(pattern) > 2 && pattern[0] == '*' && pattern[1] == '.' {
-		suffix := pattern[2:]
-		n := len(host) - len(suffix) - 1 // the length of host's first label
-		if n < 1 || host[n] != '.' {
+		suffix := pattern[1:]        // the dot and the name
+		n := len(host) - len(suffix) // the length of host's first label
+		if n < 1 || len(host) > maxNameLen || !validLabel(host[:n]) {
 			return false
 		}
-		if rest := host[n+1:]; rest != suffix && !equalFold(rest, suffix) {
-			return false
-		}
-		return validLabel(host[:n])
+		rest := host[n:]
+		return rest == suffix || equalFold(rest, suffix)
 	}
-	return len(host) == len(pattern) && (host == pattern || equalFold(host, pattern))
+	return len(host) == len(pattern) && len(host) > 0 && (host == pattern || equalFold(host, pattern))
 }
 
 // equalFold reports whether a and b, of the same length, are equal but for
