@@ -20,7 +20,8 @@ import (
 //     covers exactly one whole left-most label ("mx.example.com", not
 //     "example.com" or "a.mx.example.com"); "*" anywhere else, or as part
 //     of a label, matches nothing. Names compare as A-labels, ignoring ASCII
-//     case and a trailing dot (RFC 6125 section 6.4, RFC 9525 section 6.3).
+//     case and a trailing dot (RFC 6125 section 6.4; RFC 9525, which
+//     obsoletes it, keeps these rules).
 //
 // Certificate returns nil or an [*Error] wrapping one sentinel error and,
 // where there is one, the error of crypto/x509. The result types, in the

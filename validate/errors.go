@@ -16,9 +16,10 @@ var (
 	// ErrNoCertificate: the server presented no certificate
 	// [validation-failure].
 	ErrNoCertificate = errors.New("no certificate presented")
-	// ErrTLSVersion: the connection uses a TLS version older than 1.2,
-	// which RFC 8461 section 4.2 (through RFC 7525) rules out
-	// [validation-failure].
+	// ErrTLSVersion: the connection uses a TLS version older than 1.2
+	// [validation-failure]. RFC 8461 section 7.2 requires TLS 1.2 support
+	// and the guidance of RFC 7525, which RFC 8996 has since made a ban on
+	// TLS 1.0 and 1.1.
 	ErrTLSVersion = errors.New("tls version older than 1.2")
 	// ErrHostMismatch: no DNS-ID (SAN dNSName) of the certificate matches
 	// the MX host [certificate-host-mismatch].
