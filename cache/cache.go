@@ -32,16 +32,15 @@ const stripes = 64
 // the store ([Cache.Load]), and writes go to both ([Cache.Put],
 // [Cache.Delete], [Cache.Purge]).
 //
-// Eviction is least recently used, with golang-lru keeping the order, over
-// the buckets of the hash index (about 1.6 entries each when memory is
-// full) rather than single entries: like a set-associative hardware cache,
-// this halves the memory that LRU bookkeeping costs, and evicting a bucket
-// evicts its few entries together. Readers never touch the LRU list: they set
-// the bucket's "used" bit, and an insertion into a full cache looks at the
-// oldest bucket and, if its bit is set, clears it and moves the bucket to the
-// front instead of evicting it (a second chance, as in the CLOCK algorithm).
-// A recently read entry therefore survives eviction; a cold entry may too,
-// for a while, when it shares a bucket with a hot one.
+// Eviction approximates least recently used, as the CLOCK algorithm does,
+// with golang-lru keeping the order. To keep its bookkeeping off the read
+// path, readers only set a per-entry "used" bit. golang-lru orders the
+// buckets of the hash index (about 1.6 entries each when memory is full)
+// rather than single entries, which halves the memory that its bookkeeping
+// costs: an insertion into a full cache takes the bucket least recently
+// inserted into, evicts its entries whose bit is clear, clears the others'
+// bits and moves the bucket to the front (a second chance). A recently read
+// entry therefore survives eviction.
 //
 // The Cache keeps no clock: the caller passes the time to each method that
 // needs one. A Cache must not be copied.
@@ -86,7 +85,7 @@ func (c *Cache) Get(domain string, now time.Time) *Entry {
 	if n == nil || now.Unix() >= int64(n.e.expires) {
 		return nil
 	}
-	c.idx.markUsed(b)
+	n.markUsed()
 	return &n.e
 }
 
@@ -359,21 +358,26 @@ func (c *Cache) unlink(b uint32, n *node) bool {
 	return removed
 }
 
-// makeRoom evicts until there is room for one more entry, giving a second
-// chance to buckets read since they were last considered. The caller holds
-// c.mu.
+// makeRoom evicts until there is room for one more entry. It takes the
+// least recently inserted bucket, evicts its entries not read since they
+// were last considered, and if any remain, gives the bucket a second chance
+// at the front; after maxChances second chances, it evicts a whole bucket.
+// The caller holds c.mu.
 func (c *Cache) makeRoom() {
 	for chances := 0; c.n >= c.size; {
 		b, _, ok := c.lru.GetOldest()
 		if !ok {
 			return
 		}
-		if c.idx.takeUsed(b) && chances < maxChances {
-			c.lru.Get(b) // to the front
-			chances++
+		removed, kept := c.idx.evict(b, chances >= maxChances)
+		c.n -= removed
+		if kept == 0 {
+			c.lru.RemoveOldest()
 			continue
 		}
-		c.lru.RemoveOldest()
-		c.n -= c.idx.empty(b)
+		c.lru.Get(b) // to the front
+		if removed == 0 {
+			chances++
+		}
 	}
 }

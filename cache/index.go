@@ -5,20 +5,29 @@ import (
 	"sync/atomic"
 )
 
-// node is an entry in memory: a private copy of the caller's Entry and the
-// link of its bucket's chain, 64 bytes in all. The Entry never changes once
-// the node is published; replacing an entry publishes a new node in the old
-// one's place.
+// node is an entry in memory: a private copy of the caller's Entry, the link
+// of its bucket's chain and its "used" bit, 80 bytes in all. The Entry never
+// changes once the node is published; replacing an entry publishes a new
+// node in the old one's place.
 type node struct {
 	e    Entry
 	next atomic.Pointer[node]
+	used atomic.Uint32 // set by readers, cleared by eviction (second chance)
+}
+
+// markUsed sets n's used bit. It writes only when the bit is clear, so that
+// readers of a hot entry on several cores share its cache line instead of
+// fighting over it.
+func (n *node) markUsed() {
+	if n.used.Load() == 0 {
+		n.used.Store(1)
+	}
 }
 
 // index maps domains to nodes for lock-free readers: a fixed array of
 // buckets, each a singly linked chain of nodes, every link an atomic
-// pointer, and one "used" bit per bucket. Writers hold the Cache's mutex;
-// readers take no lock and write nothing but a used bit, and only when it
-// is clear.
+// pointer. Writers hold the Cache's mutex; readers take no lock and write
+// nothing but a node's used bit, and only when it is clear.
 //
 // Why it is safe: a node is fully built before an atomic store publishes
 // it; links only ever point forward along a chain (insertion at the head,
@@ -32,7 +41,6 @@ type node struct {
 type index struct {
 	seed    maphash.Seed
 	buckets []atomic.Pointer[node]
-	used    []atomic.Uint32 // bit b%32 of used[b/32]: bucket b was read since last considered for eviction
 	mask    uint64
 }
 
@@ -51,7 +59,6 @@ func newIndex(capacity int) index {
 	return index{
 		seed:    maphash.MakeSeed(),
 		buckets: make([]atomic.Pointer[node], n),
-		used:    make([]atomic.Uint32, n/32),
 		mask:    uint64(n - 1),
 	}
 }
@@ -68,22 +75,6 @@ func (x *index) find(b uint32, domain string) *node {
 		}
 	}
 	return nil
-}
-
-// markUsed sets bucket b's used bit. It writes only when the bit is clear,
-// so that readers of a hot entry on several cores share its cache line
-// instead of fighting over it.
-func (x *index) markUsed(b uint32) {
-	w, bit := &x.used[b/32], uint32(1)<<(b%32)
-	if w.Load()&bit == 0 {
-		w.Or(bit)
-	}
-}
-
-// takeUsed clears bucket b's used bit and reports whether it was set.
-func (x *index) takeUsed(b uint32) bool {
-	bit := uint32(1) << (b % 32)
-	return x.used[b/32].And(^bit)&bit != 0
 }
 
 // put publishes n in bucket b, in place of the node of the same domain if
@@ -124,24 +115,30 @@ func (x *index) remove(b uint32, n *node) (removed, empty bool) {
 	}
 }
 
-// empty unlinks every node of bucket b and returns how many there were. The
-// caller holds the writers' lock.
-func (x *index) empty(b uint32) int {
-	k := 0
-	for n := x.buckets[b].Load(); n != nil; n = n.next.Load() {
-		k++
+// evict unlinks the nodes of bucket b that were not used since they were
+// last considered, or all of them if force is set, and clears the used bits
+// of the others. It returns how many nodes it removed and how many remain.
+// The caller holds the writers' lock.
+func (x *index) evict(b uint32, force bool) (removed, kept int) {
+	for link := &x.buckets[b]; ; {
+		cur := link.Load()
+		if cur == nil {
+			return removed, kept
+		}
+		if !force && cur.used.Swap(0) != 0 {
+			kept++
+			link = &cur.next
+			continue
+		}
+		link.Store(cur.next.Load())
+		removed++
 	}
-	x.buckets[b].Store(nil)
-	return k
 }
 
 // clear unlinks every node. The caller holds the writers' lock.
 func (x *index) clear() {
 	for i := range x.buckets {
 		x.buckets[i].Store(nil)
-	}
-	for i := range x.used {
-		x.used[i].Store(0)
 	}
 }
 
