@@ -1,0 +1,256 @@
+// Command relay is a minimal mail relay that obeys MTA-STS (RFC 8461): it
+// accepts mail over SMTP on a loopback port and delivers each message to
+// the MX hosts of the recipients' domain, in preference order, over
+// STARTTLS, asking resolver.Check about every MX host and handshaking with
+// the verdict's tls.Config.
+//
+//	relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N]
+//	      [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once]
+//
+// Delivery is synchronous: the reply to DATA is the outcome. A message goes
+// to the first MX host that takes it; a host whose verdict is refuse, or
+// whose certificate fails an enforce policy in the handshake, is skipped.
+// When no MX host is left the reply is a temporary failure (451), never a
+// bounce (RFC 8461 section 5), as it is when the domain's policy cannot be
+// known (a failed _mta-sts lookup). A permanent error from the MX host
+// (5xx) is passed back. One transaction carries recipients of one domain:
+// other domains are deferred with 451, for the client to send separately.
+//
+// Each session with an MX host is logged on stderr (log/slog) with its
+// RFC 8460 result type, the figure a sender adds to the daily TLS-RPT
+// report of the domain: "success", or a failure such as
+// certificate-expired, starttls-not-supported or validation-failure.
+//
+// Flags:
+//
+//	-listen ADDR     address to accept mail on; a loopback IP and a port
+//	                 (default 127.0.0.1:2525): a relay that asks for no
+//	                 authentication must not face the network
+//	-dns ADDR        DNS servers, host[:port], comma-separated (default:
+//	                 /etc/resolv.conf), for the policies and the MX records
+//	-ca FILE         PEM roots to trust instead of the system's
+//	-https-port N    port to fetch policies from instead of 443
+//	-smtp-addr HOST=[IP]:PORT
+//	                 where to reach MX host HOST instead of its addresses on
+//	                 port 25 (repeatable; without IP, HOST is resolved and
+//	                 PORT dialled; HOST "*" for every host), as in check
+//	-timeout D       deadline of one message's delivery (default 2m)
+//	-hostname NAME   the name the relay gives in its greeting and EHLO
+//	-once            exit after the first message: status 0 if it was
+//	                 delivered, 75 after a temporary failure, 69 after a
+//	                 permanent one
+//
+// It logs "listening" with the address once it accepts mail.
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mtasts-go/mtasts/examples/internal/dnsq"
+	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
+	"github.com/mtasts-go/mtasts/resolver"
+)
+
+// Exit statuses (sysexits.h).
+const (
+	exitOK          = 0
+	exitUnavailable = 69
+	exitTempFail    = 75
+	exitUsage       = 64
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:2525", "loopback `ADDR` to accept mail on")
+	dnsAddr := fs.String("dns", "", "DNS server(s) to ask, host[:port], comma-separated (default: /etc/resolv.conf)")
+	caFile := fs.String("ca", "", "PEM file of root certificates to trust instead of the system's")
+	httpsPort := fs.Int("https-port", 0, "port to fetch policies from instead of 443 (for tests)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "deadline of one message's delivery")
+	hostname := fs.String("hostname", "relay.localhost", "name to give in the greeting and in EHLO")
+	once := fs.Bool("once", false, "exit after the first message (0 delivered, 75 temporary failure, 69 permanent)")
+	smtpAddrs := smtpc.Overrides{}
+	fs.Var(smtpAddrs, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 0 || *timeout <= 0 || *httpsPort < 0 || *httpsPort > 65535 {
+		fs.Usage()
+		return exitUsage
+	}
+	usage := func(err error) int {
+		fmt.Fprintln(stderr, "relay:", err)
+		return exitUsage
+	}
+	if ap, err := netip.ParseAddrPort(*listen); err != nil || !ap.Addr().IsLoopback() {
+		return usage(fmt.Errorf("-listen %s: want a loopback IP address and a port", *listen))
+	}
+	dc, err := dnsq.New(*dnsAddr, 0)
+	if err != nil {
+		return usage(err)
+	}
+	var roots *x509.CertPool
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return usage(err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return usage(fmt.Errorf("%s: no PEM certificates", *caFile))
+		}
+	}
+
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	rl := &relay{log: logger, dns: dc, dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs},
+		roots: roots, hostname: *hostname, timeout: *timeout}
+	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers, RootCAs: roots, HTTPSPort: *httpsPort,
+		Events: resolver.Events{TLSResult: rl.tlsResult}})
+	if err != nil {
+		return usage(err)
+	}
+	defer rl.res.Close()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "relay:", err)
+		return exitUnavailable
+	}
+	done := make(chan int, 1) // the status of the first message, with -once
+	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &session{relay: rl, once: *once, done: done}, nil
+	}))
+	s.Domain = *hostname
+	s.MaxMessageBytes = maxMessage
+	s.MaxRecipients = maxRecipients
+	s.ReadTimeout, s.WriteTimeout = time.Minute, time.Minute
+	s.ErrorLog = log.New(stderr, "relay: smtp: ", 0)
+
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	status := exitOK
+	select {
+	case status = <-done:
+	case <-sig:
+	case err := <-served:
+		fmt.Fprintln(stderr, "relay:", err)
+		return exitUnavailable
+	}
+	// Let the client read the reply and say QUIT, then close what is left.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		s.Close()
+	}
+	<-served
+	return status
+}
+
+// Limits of the SMTP server.
+const (
+	maxMessage    = 10 << 20
+	maxRecipients = 100
+)
+
+// session is one SMTP session of a client of the relay.
+type session struct {
+	relay *relay
+	once  bool
+	done  chan<- int
+
+	from   string
+	domain string // of the recipients
+	to     []string
+}
+
+func (s *session) Reset() { s.from, s.domain, s.to = "", "", nil }
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.Reset()
+	s.from = from
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	domain, err := domainOf(to)
+	if err != nil {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: err.Error()}
+	}
+	if s.domain != "" && domain != s.domain {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+			Message: "one recipient domain per transaction: send this one separately"}
+	}
+	s.domain = domain
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	msg, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.relay.timeout)
+	defer cancel()
+	serr := s.relay.deliver(ctx, s.domain, s.from, s.to, msg)
+	if s.once {
+		status := exitOK
+		switch {
+		case serr == nil:
+		case serr.Code >= 500:
+			status = exitUnavailable
+		default:
+			status = exitTempFail
+		}
+		select {
+		case s.done <- status:
+		default:
+		}
+	}
+	if serr == nil {
+		return nil
+	}
+	return serr
+}
+
+// domainOf returns the normalised domain of a recipient address.
+func domainOf(addr string) (string, error) {
+	i := len(addr) - 1
+	for i >= 0 && addr[i] != '@' {
+		i--
+	}
+	if i <= 0 {
+		return "", errors.New("recipient address without a domain")
+	}
+	return resolver.Normalize(addr[i+1:])
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/smtp"
+	"net/textproto"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mtasts-go/mtasts/internal/testserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// world is the loopback world of the tests, and the relay's flags for it.
+type world struct {
+	*testserver.World
+	args []string
+}
+
+func newWorld(t *testing.T) *world {
+	w := testserver.Start(t)
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(d string, p testserver.Policy) {
+		_, err := w.AddDomain(d, p)
+		must(err)
+	}
+	add("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "mx2.enforce.test"}, MaxAge: 86400, ID: "e1"})
+	add("expired.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.expired.test", "mx2.expired.test"}, MaxAge: 86400, ID: "x1"})
+	w.Fault("mx1.expired.test", testserver.CertExpired)
+	add("testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test"}, MaxAge: 86400, ID: "t1"})
+	w.Fault("mx.testing.test", testserver.CertWrongHost)
+	add("nostarttls.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.nostarttls.test"}, MaxAge: 86400, ID: "n1"})
+	w.Fault("mx.nostarttls.test", testserver.NoSTARTTLS)
+	// mismatch.test's MX record points at a host its policy does not list,
+	// as a spoofed DNS answer would.
+	add("mismatch.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.mismatch.test"}, MaxAge: 86400, ID: "m1"})
+	_, err := w.AddSMTPHost("mx.evil.test")
+	must(err)
+	w.SetAddrs("mx.evil.test", w.IP())
+	w.SetMX("mismatch.test", "mx.evil.test")
+	_, err = w.AddSMTPHost("mx.plain.test")
+	must(err)
+	w.SetAddrs("mx.plain.test", w.IP())
+	w.SetMX("plain.test", "mx.plain.test")
+
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	must(w.WriteCAFile(ca))
+	args := []string{"-listen", "127.0.0.1:0", "-dns", w.DNSAddr(), "-ca", ca, "-https-port", strconv.Itoa(w.HTTPSPort()), "-timeout", "10s"}
+	for _, h := range []string{"mx1.enforce.test", "mx2.enforce.test", "mx1.expired.test", "mx2.expired.test", "mx.testing.test",
+		"mx.nostarttls.test", "mx.mismatch.test", "mx.evil.test", "mx.plain.test"} {
+		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
+	}
+	return &world{w, args}
+}
+
+func build(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "relay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proc is a running relay.
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+
+	mu   sync.Mutex
+	logs bytes.Buffer
+	read chan struct{} // closed when stderr is read to its end
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// start runs the relay and waits until it listens.
+func start(t *testing.T, bin string, args ...string) *proc {
+	p := &proc{cmd: exec.Command(bin, args...), read: make(chan struct{})}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		defer close(p.read)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		<-p.read
+		p.cmd.Wait()
+	})
+	select {
+	case p.addr = <-addr:
+	case <-p.read:
+		t.Fatalf("relay exited:\n%s", p.log())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("relay does not listen:\n%s", p.log())
+	}
+	return p
+}
+
+// send submits one message to the relay and returns the reply to DATA.
+func send(t *testing.T, addr, rcpt, body string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.localhost"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("sender@origin.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(rcpt); err != nil {
+		return err
+	}
+	wc, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(wc, "Subject: test\r\n\r\n"+body+"\r\n")
+	err = wc.Close()
+	c.Quit()
+	return err
+}
+
+// sessionLog finds the log line of the session with mx.
+func sessionLog(logs, mx string) string {
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "msg=session") && strings.Contains(l, "mx="+mx+" ") {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestRelay delivers messages end to end through the relay into the
+// world's SMTP servers, and checks what it refuses.
+func TestRelay(t *testing.T) {
+	bin := build(t)
+	w := newWorld(t)
+	p := start(t, bin, w.args...)
+
+	for _, tc := range []struct {
+		name, domain string
+		code         int    // 0: delivered; else the reply code
+		got          string // the MX host that must have the message
+		empty        []string
+		sessions     map[string]string // mx → "result=..." logged
+	}{
+		{"enforce", "enforce.test", 0, "mx1.enforce.test", []string{"mx2.enforce.test"},
+			map[string]string{"mx1.enforce.test": "result=success"}},
+		{"enforce_expired_first", "expired.test", 0, "mx2.expired.test", []string{"mx1.expired.test"},
+			map[string]string{"mx1.expired.test": "result=certificate-expired", "mx2.expired.test": "result=success"}},
+		{"enforce_mismatch", "mismatch.test", 451, "", []string{"mx.evil.test", "mx.mismatch.test"},
+			map[string]string{"mx.evil.test": "action=refuse policy=\"enforce m1\" result=validation-failure"}},
+		{"enforce_no_starttls", "nostarttls.test", 451, "", []string{"mx.nostarttls.test"},
+			map[string]string{"mx.nostarttls.test": "result=starttls-not-supported"}},
+		{"testing_wrong_host", "testing.test", 0, "mx.testing.test", nil,
+			map[string]string{"mx.testing.test": "result=certificate-host-mismatch"}},
+		{"no_policy", "plain.test", 0, "mx.plain.test", nil,
+			map[string]string{"mx.plain.test": "action=deliver-without-sts policy=none result=success"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := "hello " + tc.name
+			err := send(t, p.addr, "rcpt@"+tc.domain, body)
+			var te *textproto.Error
+			switch {
+			case tc.code == 0 && err != nil:
+				t.Fatalf("send: %v\n%s", err, p.log())
+			case tc.code != 0 && (!errors.As(err, &te) || te.Code != tc.code):
+				t.Fatalf("send: %v, want %d\n%s", err, tc.code, p.log())
+			}
+			if tc.got != "" {
+				msgs := w.Messages(tc.got)
+				if len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), body) || msgs[0].To[0] != "rcpt@"+tc.domain {
+					t.Errorf("%s got %+v", tc.got, msgs)
+				}
+				if tc.domain != "plain.test" && (!msgs[0].TLS || msgs[0].ServerName != tc.got) {
+					t.Errorf("%s: TLS %v, SNI %q; want TLS with SNI", tc.got, msgs[0].TLS, msgs[0].ServerName)
+				}
+			}
+			for _, h := range tc.empty {
+				if n := len(w.Messages(h)); n != 0 {
+					t.Errorf("%s got %d messages, want none", h, n)
+				}
+			}
+			for mx, want := range tc.sessions {
+				if l := sessionLog(p.log(), mx); !strings.Contains(l, want) {
+					t.Errorf("session with %s logged %q, want %q", mx, l, want)
+				}
+			}
+		})
+	}
+	t.Run("two_domains", func(t *testing.T) {
+		c, err := smtp.Dial(p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Mail("sender@origin.test")
+		if err := c.Rcpt("a@enforce.test"); err != nil {
+			t.Fatal(err)
+		}
+		var te *textproto.Error
+		if err := c.Rcpt("b@plain.test"); !errors.As(err, &te) || te.Code != 451 {
+			t.Errorf("second domain: %v, want 451", err)
+		}
+		c.Quit()
+	})
+	t.Logf("relay log:\n%s", p.log())
+}
+
+// TestOnce checks the exit status of -once and the usage errors.
+func TestOnce(t *testing.T) {
+	bin := build(t)
+	w := newWorld(t)
+	for _, tc := range []struct {
+		domain string
+		status int
+	}{{"enforce.test", 0}, {"mismatch.test", 75}} {
+		t.Run(tc.domain, func(t *testing.T) {
+			p := start(t, bin, append(append([]string{}, w.args...), "-once")...)
+			send(t, p.addr, "rcpt@"+tc.domain, "once")
+			done := make(chan error, 1)
+			go func() {
+				<-p.read
+				done <- p.cmd.Wait()
+			}()
+			select {
+			case err := <-done:
+				var ee *exec.ExitError
+				code := 0
+				if errors.As(err, &ee) {
+					code = ee.ExitCode()
+				}
+				if code != tc.status {
+					t.Errorf("exit %d (%v), want %d\n%s", code, err, tc.status, p.log())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("relay -once did not exit\n%s", p.log())
+			}
+		})
+	}
+	t.Run("usage", func(t *testing.T) {
+		for _, args := range [][]string{{"-listen", "0.0.0.0:2525"}, {"-listen", "192.0.2.1:25"}, {"-listen", "localhost:25"},
+			{"extra"}, {"-timeout", "0s"}, {"-smtp-addr", "x"}} {
+			err := exec.Command(bin, args...).Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 64 {
+				t.Errorf("%q: %v, want exit 64", args, err)
+			}
+		}
+	})
+}
