@@ -62,6 +62,8 @@ type jsonMX struct {
 	Host   string `json:"host"`
 	Action string `json:"action"`
 	Reason string `json:"reason"`
+
+	result string // the RFC 8460 result type, for the human output
 }
 
 type report struct {
@@ -177,7 +179,7 @@ func lookup(ctx context.Context, r *resolver.Resolver, domain string, mxs []stri
 	}
 	for _, mx := range mxs {
 		d, err := r.Check(ctx, domain, mx)
-		m := jsonMX{Host: mx, Action: d.Action.String(), Reason: d.Reason}
+		m := jsonMX{Host: mx, Action: d.Action.String(), Reason: d.Reason, result: string(d.Result)}
 		if err != nil {
 			m.Action, m.Reason = resolver.Defer.String(), err.Error()
 		}
@@ -189,19 +191,22 @@ func lookup(ctx context.Context, r *resolver.Resolver, domain string, mxs []stri
 	return rep, code
 }
 
+// printHuman prints the report as a column of labelled lines, then a
+// table of the MX hosts.
 func printHuman(w io.Writer, rep *report) {
-	row := func(k, v string) { fmt.Fprintf(w, "%-10s %s\n", k, v) }
+	row := func(k, v string) { fmt.Fprintf(w, "%-9s %s\n", k, v) }
 	row("domain", rep.Domain)
 	switch {
 	case rep.Policy != nil:
 		row("record", "v=STSv1; id="+rep.ID)
-		row("policy", fmt.Sprintf("mode %s, max_age %d (%s), from %s", rep.Policy.Mode, rep.Policy.MaxAge,
-			time.Duration(rep.Policy.MaxAge)*time.Second, rep.source))
-		for _, mx := range rep.Policy.MX {
-			row("mx", mx)
+		row("policy", fmt.Sprintf("%s, max_age %d (%s), %s", rep.Policy.Mode, rep.Policy.MaxAge,
+			age(rep.Policy.MaxAge), rep.source))
+		if len(rep.Policy.MX) > 0 {
+			row("mx", strings.Join(rep.Policy.MX, ", "))
 		}
 	case rep.Temporary:
 		row("record", "unknown: "+rep.err.Error())
+		row("policy", "unknown: try again later")
 	case rep.Failure != "":
 		row("record", "v=STSv1; id="+rep.ID)
 		row("policy", "none in effect: "+rep.Failure)
@@ -209,19 +214,43 @@ func printHuman(w io.Writer, rep *report) {
 	case rep.err != nil:
 		row("policy", "none: "+rep.err.Error())
 	default:
-		row("policy", "none (no _mta-sts record)")
+		row("record", "none")
+		row("policy", "none: the domain publishes no _mta-sts record")
 	}
 	for _, warn := range rep.Warnings {
 		row("warning", warn)
 	}
-	if len(rep.MX) > 0 {
-		fmt.Fprintln(w)
-		width := 0
-		for _, m := range rep.MX {
-			width = max(width, len(m.Host))
+	if len(rep.MX) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	cells := [][4]string{{"MX HOST", "VERDICT", "TLS-RPT", "WHY"}}
+	for _, m := range rep.MX {
+		result := m.result
+		if result == "" {
+			result = "-"
 		}
-		for _, m := range rep.MX {
-			fmt.Fprintf(w, "%-*s  %-19s  %s\n", width, m.Host, m.Action, m.Reason)
+		cells = append(cells, [4]string{m.Host, m.Action, result, m.Reason})
+	}
+	var width [3]int
+	for _, c := range cells {
+		for i := range width {
+			width[i] = max(width[i], len(c[i]))
 		}
 	}
+	for _, c := range cells {
+		fmt.Fprintf(w, "%-*s  %-*s  %-*s  %s\n", width[0], c[0], width[1], c[1], width[2], c[2], c[3])
+	}
+}
+
+// age renders max_age in the largest whole unit that fits.
+func age(seconds uint32) string {
+	d := time.Duration(seconds) * time.Second
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
 }
