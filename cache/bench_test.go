@@ -131,3 +131,52 @@ func BenchmarkPutEvict(b *testing.B) {
 		i++
 	}
 }
+
+func BenchmarkDirStorePut(b *testing.B) {
+	s := &cache.DirStore{Dir: b.TempDir()}
+	e := cache.NewEntry("example.com", "1", benchPolicy(b, "example.com"), benchNow)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Put(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDirStoreGet(b *testing.B) {
+	s := &cache.DirStore{Dir: b.TempDir()}
+	ctx := context.Background()
+	if err := s.Put(ctx, cache.NewEntry("example.com", "1", benchPolicy(b, "example.com"), benchNow)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Get(ctx, "example.com"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMarshalBinary(b *testing.B) {
+	e := cache.NewEntry("example.com", "1", benchPolicy(b, "example.com"), benchNow)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.MarshalBinary(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseEntry(b *testing.B) {
+	enc, err := cache.NewEntry("example.com", "1", benchPolicy(b, "example.com"), benchNow).MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cache.ParseEntry(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

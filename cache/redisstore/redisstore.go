@@ -15,7 +15,9 @@
 // and not only waiting for a connection, create the client with
 // ContextTimeoutEnabled set (redis.Options, redis.ClusterOptions,
 // redis.RingOptions); go-redis otherwise applies its own ReadTimeout and
-// WriteTimeout (3 s by default).
+// WriteTimeout (3 s by default). A dead Redis costs each call up to Timeout,
+// while go-redis retries (MaxRetries, DialerRetries): a resolver that gets a
+// StoreError may well leave the store alone for a while.
 package redisstore
 
 import (
