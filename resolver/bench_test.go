@@ -61,7 +61,7 @@ func BenchmarkColdLookup(b *testing.B) {
 	b.Run("resolver", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			r.entries.Delete(domain)
+			r.cache.Delete(ctx, domain)
 			e, err := r.Lookup(ctx, domain)
 			if err != nil || e == nil || e.Source != SourceFetched {
 				b.Fatal(e, err)

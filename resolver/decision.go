@@ -3,7 +3,9 @@ package resolver
 import (
 	"context"
 	"crypto/tls"
+	"time"
 
+	"github.com/mtasts-go/mtasts/cache"
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -102,6 +104,11 @@ func (d *Decision) TLSConfig(base *tls.Config) *tls.Config {
 // per RFC 8461 sections 4 and 5 and DESIGN §5. It is the one call an MTA
 // makes per delivery attempt; on a cache hit it costs no allocation.
 //
+// Under enforce, an MX host that fails a cached policy is refused only
+// after the TXT record has been checked again (and a policy with a new id
+// fetched), so that a domain that adds an MX host and a new policy together
+// is not refused for up to max_age (RFC 8461 section 5.1).
+//
 // Check returns an error only when it cannot decide: an invalid domain or
 // MX name (*DomainError), a closed resolver, or ctx done. Everything else,
 // including a failed fetch or a failed TXT lookup, is a Decision.
@@ -112,28 +119,36 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (Decision, erro
 	// Cache keys are normal names, so a hit on the name as given proves
 	// it normal and saves normalising it (callers usually pass normal
 	// names).
-	d, e := domain, r.cached(domain)
+	d, e := domain, r.cachedEntry(domain)
 	if e == nil {
 		var err error
 		if d, err = Normalize(domain); err != nil {
 			return Decision{}, err
 		}
-		e = r.cached(d)
+		e = r.cachedEntry(d)
 	}
 	h, err := Normalize(mx)
 	if err != nil {
 		return Decision{}, err
 	}
 	if e != nil {
-		return r.apply(e, h, SourceCache), nil
+		dec := r.apply(e, h, cachedSource(e))
+		if dec.Action != Refuse || r.clock().Sub(e.CheckedAt()) < mismatchRecheck {
+			return dec, nil
+		}
+		o, err := r.update(ctx, d, modeMismatch)
+		if err != nil || o.entry == nil {
+			return dec, nil // the cached policy stands
+		}
+		return r.apply(o.entry, h, o.source), nil
 	}
-	o, err := r.discover(ctx, d)
+	o, err := r.update(ctx, d, modeDiscover)
 	if err != nil {
 		return Decision{Action: Defer, Domain: d, MX: h, Err: err, r: r}, err
 	}
 	switch {
 	case o.entry != nil:
-		return r.apply(o.entry, h, SourceFetched), nil
+		return r.apply(o.entry, h, o.source), nil
 	case o.fetchErr != nil:
 		// RFC 8461 section 3.3: with no valid cached policy, deliver as if
 		// the domain had none, and report why.
@@ -147,16 +162,21 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (Decision, erro
 	return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonNoPolicy, r: r}, nil
 }
 
+// mismatchRecheck is how recent a TXT check spares another one before an MX
+// host is refused under enforce: it bounds the queries that a stream of
+// mismatching MX hosts can cause.
+const mismatchRecheck = time.Minute
+
 // apply decides for MX host h under the policy of e.
-func (r *Resolver) apply(e *entry, h string, src Source) Decision {
-	d := Decision{Domain: e.domain, MX: h, Mode: e.policy.Mode, Policy: e.policy,
-		PolicyID: e.id, Source: src, r: r}
+func (r *Resolver) apply(e *cache.Entry, h string, src Source) Decision {
+	p := e.Policy()
+	d := Decision{Domain: e.Domain(), MX: h, Mode: p.Mode, Policy: p, PolicyID: e.ID(), Source: src, r: r}
 	switch {
-	case e.policy.Mode == policy.ModeNone:
+	case p.Mode == policy.ModeNone:
 		d.Action, d.Reason = DeliverWithoutSTS, ReasonModeNone
-	case validate.Allows(e.policy, h):
+	case validate.Allows(p, h):
 		d.Action, d.Reason = Deliver, ReasonMatch
-	case e.policy.Mode == policy.ModeTesting:
+	case p.Mode == policy.ModeTesting:
 		// RFC 8461 section 5: deliver anyway, and report.
 		d.Action, d.Reason, d.Result = Deliver, ReasonMismatch, validate.ResultValidationFailure
 	default:

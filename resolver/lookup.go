@@ -2,9 +2,9 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/mtasts-go/mtasts/cache"
 	"github.com/mtasts-go/mtasts/policy"
 )
 
@@ -19,6 +19,9 @@ const (
 	SourceCache
 	// SourceFetched: a policy fetched for this call.
 	SourceFetched
+	// SourceStale: a cached, unexpired policy whose last refresh failed;
+	// it applies until it expires (RFC 8461 section 3.3).
+	SourceStale
 )
 
 func (s Source) String() string {
@@ -27,6 +30,8 @@ func (s Source) String() string {
 		return "cache"
 	case SourceFetched:
 		return "fetched"
+	case SourceStale:
+		return "stale"
 	}
 	return "none"
 }
@@ -36,10 +41,30 @@ type Entry struct {
 	Domain    string // the policy domain, normalised
 	ID        string // the id of the _mta-sts record the policy was fetched for
 	Policy    *policy.Policy
-	Warnings  []policy.Warning // what the parser noted about the policy
+	Warnings  []policy.Warning // what the parser noted, for a policy fetched by this call
 	Source    Source
 	FetchedAt time.Time
 	Expires   time.Time // FetchedAt + max_age
+	CheckedAt time.Time // when the TXT record was last checked
+	// LastFailure is the last failed refresh of a cached policy, if any.
+	LastFailure *cache.Failure
+}
+
+func publicEntry(e *cache.Entry, warnings []policy.Warning, src Source) *Entry {
+	out := &Entry{Domain: e.Domain(), ID: e.ID(), Policy: e.Policy(), Warnings: warnings, Source: src,
+		FetchedAt: e.FetchedAt(), Expires: e.Expires(), CheckedAt: e.CheckedAt()}
+	if f, ok := e.LastFailure(); ok {
+		out.LastFailure = &f
+	}
+	return out
+}
+
+// cachedSource is SourceStale for an entry whose last refresh failed.
+func cachedSource(e *cache.Entry) Source {
+	if _, failed := e.LastFailure(); failed {
+		return SourceStale
+	}
+	return SourceCache
 }
 
 // Lookup returns the policy in effect for domain: a cached unexpired policy,
@@ -61,18 +86,16 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e := r.cached(d); e != nil {
-		out := e.public(SourceCache)
-		return &out, nil
+	if e := r.cachedEntry(d); e != nil {
+		return publicEntry(e, nil, cachedSource(e)), nil
 	}
-	o, err := r.discover(ctx, d)
+	o, err := r.update(ctx, d, modeDiscover)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case o.entry != nil:
-		out := o.entry.public(SourceFetched)
-		return &out, nil
+		return publicEntry(o.entry, o.warnings, o.source), nil
 	case o.fetchErr != nil:
 		return &Entry{Domain: d, ID: o.id}, o.fetchErr
 	case o.dnsErr != nil:
@@ -81,108 +104,16 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) (*Entry, error) {
 	return nil, nil
 }
 
-func (e *entry) public(src Source) Entry {
-	return Entry{Domain: e.domain, ID: e.id, Policy: e.policy, Warnings: e.warnings,
-		Source: src, FetchedAt: e.fetchedAt, Expires: e.expires}
-}
-
-// cached returns the unexpired cached entry of domain, or nil.
-func (r *Resolver) cached(domain string) *entry {
-	v, ok := r.entries.Load(domain)
-	if !ok {
+// cachedEntry returns the unexpired cached policy of domain, or nil, and
+// starts a background revalidation when one is due. It is the hot path.
+func (r *Resolver) cachedEntry(domain string) *cache.Entry {
+	now := time.Unix(0, r.hotNow())
+	e := r.cache.Get(domain, now)
+	if e == nil || e.Policy() == nil {
 		return nil
 	}
-	e := v.(*entry)
-	if r.hotNow() >= e.expiresAt {
-		return nil
+	if now.Sub(e.CheckedAt()) >= r.opts.RevalidateInterval {
+		r.background(domain)
 	}
 	return e
-}
-
-// outcome is the result of one discovery, shared by every caller that
-// asked for the domain meanwhile.
-type outcome struct {
-	id        string // the record's id, if a record was found
-	recordErr error  // why there is no usable record (ErrNoRecord, a *policy.SyntaxError)
-	dnsErr    error  // a *DNSError: the TXT lookup failed
-	fetchErr  error  // a *FetchError
-	entry     *entry // the fetched policy
-}
-
-// discover runs one discovery of domain for every concurrent caller
-// (singleflight). The shared work runs under the resolver's own context and
-// deadline, so a caller that gives up does not cancel it for the others.
-func (r *Resolver) discover(ctx context.Context, domain string) (*outcome, error) {
-	ch := r.group.DoChan(domain, func() (any, error) {
-		if !r.start() {
-			return nil, ErrClosed
-		}
-		defer r.wg.Done()
-		wctx, cancel := context.WithTimeout(r.ctx, r.opts.FetchTimeout)
-		defer cancel()
-		return r.discoverNow(wctx, domain), nil
-	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.(*outcome), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// discoverNow looks up the record and fetches the policy (RFC 8461 section
-// 3). The policy host's addresses are looked up at the same time as the
-// record, to save a round trip.
-func (r *Resolver) discoverNow(ctx context.Context, domain string) *outcome {
-	fctx, stop := r.fetch.prefetchAddrs(ctx, "mta-sts."+domain)
-	defer stop()
-
-	o := &outcome{}
-	txts, err := r.dns.lookupTXT(ctx, "_mta-sts."+domain)
-	if err != nil {
-		var de *DNSError
-		if errors.As(err, &de) && !de.Temporary {
-			o.recordErr = err // a broken DNS for the name: no policy
-		} else {
-			o.dnsErr = err
-		}
-		return o
-	}
-	rec, err := policy.ParseTXT(txts)
-	if err != nil {
-		o.recordErr = err
-		return o
-	}
-	o.id = rec.ID
-	// RFC 8461 section 3.3: after a failed fetch, wait five minutes before
-	// trying again for the same id; a new id may be fetched at once.
-	if f, ok := r.failures.Get(domain); ok && f.id == rec.ID && r.clock().Before(f.at.Add(FetchBackoff)) {
-		o.fetchErr = f.err
-		return o
-	}
-	p, warnings, err := r.fetch.fetch(fctx, domain)
-	if err != nil {
-		o.fetchErr = err
-		r.failures.Add(domain, failure{id: rec.ID, at: r.clock(), err: err})
-		if h := r.opts.Events.FetchFailed; h != nil {
-			h(domain, rec.ID, err)
-		}
-		return o
-	}
-	r.failures.Remove(domain)
-	now := r.clock()
-	e := &entry{domain: domain, id: rec.ID, policy: p, warnings: warnings,
-		fetchedAt: now, expires: now.Add(p.MaxAgeDuration())}
-	e.expiresAt = e.expires.UnixNano()
-	if p.MaxAge > 0 {
-		r.entries.Store(domain, e)
-	}
-	o.entry = e
-	if h := r.opts.Events.Fetched; h != nil {
-		h(domain, rec.ID, p, warnings)
-	}
-	return o
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/mtasts-go/mtasts/cache"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mtasts-go/mtasts/policy"
@@ -22,6 +24,9 @@ const (
 	DefaultDNSTimeout   = 5 * time.Second
 	DefaultMaxBodySize  = 64 << 10 // RFC 8461 section 3.3 suggests 64 kilobytes
 	DefaultResolvConf   = "/etc/resolv.conf"
+
+	DefaultRevalidateInterval = 5 * time.Minute
+	DefaultRefreshBefore      = 24 * time.Hour
 )
 
 // FetchBackoff is how long the resolver waits after a failed fetch before
@@ -81,6 +86,28 @@ type Options struct {
 	// that depends on time (expiry, backoff, refresh) uses it.
 	Clock func() time.Time
 
+	// Store keeps policies across restarts, or shares them among a fleet
+	// (cache.DirStore, cache/redisstore). Default: none, policies are kept
+	// in memory only. New loads the stored unexpired policies into memory
+	// (Cache.Warm); a store that fails is reported through
+	// Events.StoreError and never stops delivery.
+	Store cache.Store
+
+	// CacheSize bounds the number of policies kept in memory. Default
+	// cache.DefaultSize. Evicted policies stay in the Store, if any.
+	CacheSize int
+
+	// RevalidateInterval is how long a cached policy is served before its
+	// TXT record is checked again, in the background (a new id means a
+	// background refetch). Default 5 minutes.
+	RevalidateInterval time.Duration
+
+	// RefreshBefore is how long before expiry the background loop
+	// refreshes a cached policy (RFC 8461 section 10.2), with a jitter of
+	// up to a quarter of it per domain; a policy is never refreshed before
+	// half its max_age. Default 24 hours.
+	RefreshBefore time.Duration
+
 	// OnTemporaryError is the action when the _mta-sts TXT lookup fails
 	// temporarily (SERVFAIL, REFUSED, a timeout) and no valid policy is
 	// cached: whether the domain has a policy is unknown. Defer (the
@@ -99,9 +126,22 @@ type Options struct {
 type Events struct {
 	// Fetched: a policy was fetched and is valid.
 	Fetched func(domain, id string, p *policy.Policy, warnings []policy.Warning)
+	// Changed: a fetched policy replaced a cached one with another id.
+	Changed func(domain, oldID, newID string)
+	// Downgraded: the policy that replaced a cached one is weaker (mode
+	// none, or enforce to testing). That is how a domain retires MTA-STS
+	// (RFC 8461 section 8.3), and what an attacker able to publish a
+	// policy would do: worth an operator's attention.
+	Downgraded func(domain string, old, new *policy.Policy)
 	// FetchFailed: a policy could not be fetched, or was invalid. err is a
 	// *FetchError.
 	FetchFailed func(domain, id string, err error)
+	// ServedStale: a refresh failed (TXT lookup or fetch), and the cached
+	// policy, still valid, keeps applying (RFC 8461 section 3.3). RFC 8461
+	// section 3.3 says to alert administrators when this persists.
+	ServedStale func(domain, id string, err error)
+	// StoreError: the Store failed; the resolver goes on from memory.
+	StoreError func(err error)
 	// TLSResult: a handshake configured by Decision.TLSConfig under a
 	// testing or enforce policy was validated; err is nil on success or a
 	// *validate.Error (see validate.ResultOf for its result type).
@@ -112,13 +152,14 @@ type Events struct {
 // safe for concurrent use. Close it when done: every goroutine it starts
 // stops in Close.
 type Resolver struct {
-	opts     Options
-	clock    func() time.Time
-	dns      *dnsClient
-	fetch    *fetcher
-	group    singleflight.Group
-	entries  sync.Map // domain → *entry
-	failures *lru.Cache[string, failure]
+	opts       Options
+	clock      func() time.Time
+	dns        *dnsClient
+	fetch      *fetcher
+	group      singleflight.Group
+	cache      *cache.Cache
+	failures   *lru.Cache[string, failure] // failed fetches with nothing cached
+	refreshing sync.Map                    // domain → struct{}: a background refresh is running
 
 	ctx    context.Context // cancelled by Close; bounds all shared work
 	cancel context.CancelFunc
@@ -126,17 +167,6 @@ type Resolver struct {
 	coarse coarseClock
 	mu     sync.Mutex // orders closing and the wg.Add of new work
 	wg     sync.WaitGroup
-}
-
-// entry is a cached policy.
-type entry struct {
-	domain    string
-	id        string
-	policy    *policy.Policy
-	warnings  []policy.Warning
-	fetchedAt time.Time
-	expires   time.Time
-	expiresAt int64 // expires in Unix nanoseconds, for the hot path
 }
 
 // New returns a Resolver configured by opts.
@@ -149,6 +179,12 @@ func New(opts Options) (*Resolver, error) {
 	}
 	if opts.MaxBodySize <= 0 {
 		opts.MaxBodySize = DefaultMaxBodySize
+	}
+	if opts.RevalidateInterval <= 0 {
+		opts.RevalidateInterval = DefaultRevalidateInterval
+	}
+	if opts.RefreshBefore <= 0 {
+		opts.RefreshBefore = DefaultRefreshBefore
 	}
 	switch opts.OnTemporaryError {
 	case 0:
@@ -172,7 +208,14 @@ func New(opts Options) (*Resolver, error) {
 	r.dns = newDNSClient(opts.DNS, opts.DNSTimeout)
 	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.Proxy)
 	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
+	r.cache = cache.New(opts.CacheSize, opts.Store)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if opts.Store != nil {
+		wctx, cancel := context.WithTimeout(r.ctx, opts.FetchTimeout)
+		_, err := r.cache.Warm(wctx, r.clock())
+		cancel()
+		r.storeError(err)
+	}
 	if opts.Clock == nil {
 		r.coarse.set(time.Now())
 		r.wg.Add(1)
@@ -181,6 +224,11 @@ func New(opts Options) (*Resolver, error) {
 			r.coarse.run(r.ctx.Done())
 		}()
 	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.refreshLoop()
+	}()
 	return r, nil
 }
 
@@ -194,6 +242,13 @@ func (r *Resolver) Close() error {
 	r.cancel()
 	r.wg.Wait()
 	return nil
+}
+
+// storeError reports a failure of the Store, if err is one.
+func (r *Resolver) storeError(err error) {
+	if err != nil && r.opts.Events.StoreError != nil {
+		r.opts.Events.StoreError(err)
+	}
 }
 
 // start registers a goroutine of the resolver's own, or reports that the
