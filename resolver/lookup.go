@@ -107,12 +107,12 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) (*Entry, error) {
 // cachedEntry returns the unexpired cached policy of domain, or nil, and
 // starts a background revalidation when one is due. It is the hot path.
 func (r *Resolver) cachedEntry(domain string) *cache.Entry {
-	now := time.Unix(0, r.hotNow())
-	e := r.cache.Get(domain, now)
+	ns := r.hotNow()
+	e := r.cache.Get(domain, time.Unix(0, ns))
 	if e == nil || e.Policy() == nil {
 		return nil
 	}
-	if now.Sub(e.CheckedAt()) >= r.opts.RevalidateInterval {
+	if ns-e.CheckedAt().UnixNano() >= int64(r.opts.RevalidateInterval) {
 		r.background(domain)
 	}
 	return e
