@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -118,8 +117,7 @@ func ParseEntry(data []byte) (*Entry, error) {
 		return nil, corrupt("checksum mismatch")
 	}
 	var x encodedEntry
-	dec := json.NewDecoder(bytes.NewReader(env.Entry))
-	if err := dec.Decode(&x); err != nil {
+	if err := json.Unmarshal(env.Entry, &x); err != nil {
 		return nil, corrupt("%w", err)
 	}
 	e := &Entry{

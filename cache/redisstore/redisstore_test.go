@@ -35,7 +35,7 @@ type server struct {
 // startRedis starts redis-server on a free loopback port, without
 // persistence, and stops it when the test ends. Without the binary, the test
 // is skipped, unless CI is set: then it fails.
-func startRedis(t *testing.T) *server {
+func startRedis(t testing.TB) *server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -56,7 +56,7 @@ func startRedis(t *testing.T) *server {
 	}
 }
 
-func tryStart(t *testing.T, bin string) (*server, error) {
+func tryStart(t testing.TB, bin string) (*server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func tryStart(t *testing.T, bin string) (*server, error) {
 	}
 }
 
-func (s *server) client(t *testing.T) *redis.Client {
+func (s *server) client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:                  s.addr,
 		ContextTimeoutEnabled: true,
@@ -371,5 +371,34 @@ func TestRedisHung(t *testing.T) {
 	start := time.Now()
 	if _, err := s.Get(cctx, "a.example"); err == nil || time.Since(start) > 150*time.Millisecond {
 		t.Errorf("Get with a 50 ms context: %v after %v", err, time.Since(start))
+	}
+}
+
+func BenchmarkPut(b *testing.B) {
+	srv := startRedis(b)
+	s := &redisstore.Store{Client: srv.client(b)}
+	e := cache.NewEntry("example.com", "1", storetest.Policy(b, "enforce", 86400, "mx1.example.com", "mx2.example.com", "*.mx.example.com"), time.Now())
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Put(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	srv := startRedis(b)
+	s := &redisstore.Store{Client: srv.client(b)}
+	e := cache.NewEntry("example.com", "1", storetest.Policy(b, "enforce", 86400, "mx1.example.com", "mx2.example.com", "*.mx.example.com"), time.Now())
+	ctx := context.Background()
+	if err := s.Put(ctx, e); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Get(ctx, "example.com"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
