@@ -50,7 +50,8 @@ const hostClass = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-.xllllllllllxxx
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 // normalizeASCII handles ASCII names: a valid host name (letters, digits,
-// inner hyphens, labels of 1 to 63, at most 253 in all, at least two labels)
+// inner hyphens, labels of 1 to 63, at most 253 in all, at least two labels,
+// the last not all digits)
 // is returned in lower case without a trailing dot. Upper-case names cost
 // one allocation. It runs on every Check, so it is one table-driven pass.
 func normalizeASCII(name string) (string, bool) {
@@ -85,6 +86,16 @@ func normalizeASCII(name string) (string, bool) {
 	}
 	// RFC 5321 section 2.3.5: no unqualified names.
 	if start == len(name) || len(name)-start > 63 || name[len(name)-1] == '-' || dots == 0 {
+		return "", false
+	}
+	// RFC 1123 section 2.1: a top-level label is never all digits, so a
+	// name like 192.0.2.1 is an address, which has no policy (RFC 8461
+	// section 3.4).
+	numeric := true
+	for i := start; i < len(name) && numeric; i++ {
+		numeric = name[i] >= '0' && name[i] <= '9'
+	}
+	if numeric {
 		return "", false
 	}
 	if upper {

@@ -178,6 +178,8 @@ func TestInvalidInput(t *testing.T) {
 		{"localhost", "mx.example.test"},
 		{"exa mple.test", "mx.example.test"},
 		{"example.test", "[192.0.2.1]"},
+		{"192.0.2.1", "mx.example.test"},
+		{"example.test", "192.0.2.1"},
 		{"-bad.test", "mx.example.test"},
 	} {
 		_, err := r.Check(ctx, tc.domain, tc.mx)
