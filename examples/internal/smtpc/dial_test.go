@@ -1,0 +1,105 @@
+package smtpc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mtasts-go/mtasts/examples/internal/dnsq"
+	"github.com/mtasts-go/mtasts/internal/testserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestOverridesSet(t *testing.T) {
+	for _, tc := range []struct {
+		v  string
+		ok bool
+	}{
+		{"mx.test=127.0.0.1:2525", true},
+		{"MX.Test.=:2525", true},
+		{"*=:25", true},
+		{"mx.test=[::1]:25", true},
+		{"mx.test", false},
+		{"=127.0.0.1:25", false},
+		{"mx.test=127.0.0.1", false},
+		{"mx.test=host.test:25", false},
+		{"mx.test=127.0.0.1:", false},
+	} {
+		o := Overrides{}
+		if err := o.Set(tc.v); (err == nil) != tc.ok {
+			t.Errorf("Set(%q) = %v, want ok %v", tc.v, err, tc.ok)
+		}
+	}
+	o := Overrides{}
+	o.Set("MX.Test.=:2525")
+	if o["mx.test"] != ":2525" || o.String() != "mx.test=:2525" {
+		t.Errorf("overrides %v", o)
+	}
+}
+
+// TestDialSession dials a world's MX host three ways and talks SMTP to it.
+func TestDialSession(t *testing.T) {
+	w := testserver.Start(t)
+	if _, err := w.AddDomain("example.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.example.test"}, MaxAge: 60}); err != nil {
+		t.Fatal(err)
+	}
+	addr := w.SMTPAddr("mx.example.test")
+	_, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, o := range map[string]Overrides{
+		"address":  {"mx.example.test": addr},
+		"port":     {"mx.example.test": ":" + port},
+		"wildcard": {"*": ":" + port},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &Dialer{DNS: &dnsq.Client{Servers: []string{w.DNSAddr()}}, Overrides: o}
+			conn, err := d.Dial(ctx, "mx.example.test.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := NewClient(ctx, conn, "client.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if !c.Extension("starttls") || c.TLS() != nil {
+				t.Fatalf("STARTTLS not offered, or TLS already")
+			}
+			if err := c.StartTLS(ctx, &tls.Config{ServerName: "mx.example.test", RootCAs: w.RootCAs()}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Send("a@origin.test", []string{"b@example.test"}, strings.NewReader("Subject: "+name+"\r\n\r\n.dot\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Quit(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	msgs := w.Messages("mx.example.test")
+	if len(msgs) != 3 || !msgs[0].TLS || string(msgs[0].Data) != "Subject: address\r\n\r\n.dot\r\n" {
+		t.Errorf("messages %+v", msgs)
+	}
+	w.Fault("mx.example.test", testserver.NoSTARTTLS)
+	d := &Dialer{DNS: &dnsq.Client{Servers: []string{w.DNSAddr()}}, Overrides: Overrides{"*": addr}}
+	conn, err := d.Dial(ctx, "mx.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(ctx, conn, "client.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.StartTLS(ctx, &tls.Config{}); !errors.Is(err, ErrNoSTARTTLS) {
+		t.Errorf("StartTLS without STARTTLS = %v", err)
+	}
+}
