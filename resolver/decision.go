@@ -83,17 +83,31 @@ type Decision struct {
 // Options.Events.TLSResult. Without a policy, base's own verification
 // applies unchanged.
 func (d *Decision) TLSConfig(base *tls.Config) *tls.Config {
+	return d.TLSConfigReport(base, nil)
+}
+
+// TLSConfigReport is TLSConfig with a report hook of the caller's own:
+// report, if not nil, is called once per handshake validated under a
+// testing or enforce policy, with nil or the *validate.Error
+// (validate.ResultOf gives its RFC 8460 result type), so that an MTA can
+// tie the result to its session. Options.Events.TLSResult is called too.
+func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Config {
 	var p *policy.Policy
 	if d.Policy != nil && d.Mode != policy.ModeNone {
 		p = d.Policy
 	}
-	opts := validate.Options{}
+	opts := validate.Options{Report: report}
 	if d.r != nil {
 		opts.Roots = d.r.opts.RootCAs
 		opts.Clock = d.r.clock
 		if h := d.r.opts.Events.TLSResult; h != nil {
 			domain, mx, id := d.Domain, d.MX, d.PolicyID
-			opts.Report = func(err error) { h(domain, mx, id, err) }
+			opts.Report = func(err error) {
+				if report != nil {
+					report(err)
+				}
+				h(domain, mx, id, err)
+			}
 		}
 	}
 	return validate.TLSConfig(p, d.MX, base, opts)
@@ -133,7 +147,7 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (Decision, erro
 	}
 	if e != nil {
 		dec := r.apply(e, h, cachedSource(e))
-		if dec.Action != Refuse || r.clock().Sub(e.CheckedAt()) < mismatchRecheck {
+		if dec.Action != Refuse || !r.mismatchDue(d) {
 			return dec, nil
 		}
 		o, err := r.update(ctx, d, modeMismatch)
@@ -162,10 +176,21 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (Decision, erro
 	return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonNoPolicy, r: r}, nil
 }
 
-// mismatchRecheck is how recent a TXT check spares another one before an MX
-// host is refused under enforce: it bounds the queries that a stream of
-// mismatching MX hosts can cause.
+// mismatchRecheck is how long after one TXT check caused by a mismatching
+// MX host the next mismatch is refused without another: it bounds the
+// queries that a stream of mismatching MX hosts can cause.
 const mismatchRecheck = time.Minute
+
+// mismatchDue reports whether a mismatch on domain should check the TXT
+// record before refusing, and if so notes the check.
+func (r *Resolver) mismatchDue(domain string) bool {
+	now := r.clock()
+	if last, ok := r.mismatches.Get(domain); ok && now.Sub(last) < mismatchRecheck {
+		return false
+	}
+	r.mismatches.Add(domain, now)
+	return true
+}
 
 // apply decides for MX host h under the policy of e.
 func (r *Resolver) apply(e *cache.Entry, h string, src Source) Decision {

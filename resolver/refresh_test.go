@@ -252,6 +252,20 @@ func TestStoryRefetchOnMismatch(t *testing.T) {
 	// Within a minute of that check, no further query.
 	s.expect(s.check(otherMX), Refuse, "2", SourceCache)
 	s.counts(3, 2)
+	s.clk.Advance(time.Minute)
+	s.expect(s.check(otherMX), Refuse, "2", SourceCache)
+	s.counts(4, 2)
+}
+
+func TestStoryMismatchRightAfterFetch(t *testing.T) {
+	// The policy was just fetched; the domain publishes a new id with a
+	// new MX at once: the first mismatch still checks the record.
+	s := newStory(t)
+	s.publish("enforce", 86400, "1")
+	s.check(goodMX)
+	newMX := "mx2." + domain
+	s.publish("enforce", 86400, "2", newMX)
+	s.expect(s.check(newMX), Deliver, "2", SourceFetched)
 }
 
 func TestStoryProactiveRefresh(t *testing.T) {

@@ -158,8 +158,9 @@ type Resolver struct {
 	fetch      *fetcher
 	group      singleflight.Group
 	cache      *cache.Cache
-	failures   *lru.Cache[string, failure] // failed fetches with nothing cached
-	refreshing sync.Map                    // domain → struct{}: a background refresh is running
+	failures   *lru.Cache[string, failure]   // failed fetches with nothing cached
+	mismatches *lru.Cache[string, time.Time] // last TXT check caused by a mismatching MX
+	refreshing sync.Map                      // domain → struct{}: a background refresh is running
 
 	ctx    context.Context // cancelled by Close; bounds all shared work
 	cancel context.CancelFunc
@@ -208,6 +209,7 @@ func New(opts Options) (*Resolver, error) {
 	r.dns = newDNSClient(opts.DNS, opts.DNSTimeout)
 	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.Proxy)
 	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
+	r.mismatches, _ = lru.New[string, time.Time](maxFailures)
 	r.cache = cache.New(opts.CacheSize, opts.Store)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if opts.Store != nil {

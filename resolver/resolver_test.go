@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mtasts-go/mtasts/internal/testserver"
+	"github.com/mtasts-go/mtasts/validate"
 )
 
 // fakeClock is a clock that tests move by hand.
@@ -282,4 +284,30 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("Normalize(%q) = %q, which is not a normal name", s, n)
 		}
 	})
+}
+
+func TestTLSConfigReportsPerSession(t *testing.T) {
+	var events atomic.Int32
+	w, r := newTest(t, func(o *Options) {
+		o.Events.TLSResult = func(domain, mx, id string, err error) { events.Add(1) }
+	})
+	w.AddDomain(domain, testserver.Policy{Mode: "testing", MX: []string{goodMX}, MaxAge: 86400})
+	d, err := r.Check(context.Background(), domain, goodMX)
+	if err != nil || d.Action != Deliver {
+		t.Fatalf("got %+v, %v", d, err)
+	}
+	var got error
+	reported := false
+	cfg := d.TLSConfigReport(&tls.Config{}, func(err error) { got, reported = err, true })
+	if cfg.ServerName != goodMX || !cfg.InsecureSkipVerify || cfg.VerifyConnection == nil {
+		t.Fatalf("config: ServerName %q InsecureSkipVerify %v", cfg.ServerName, cfg.InsecureSkipVerify)
+	}
+	// A handshake that presents no certificate: under testing it goes on,
+	// and both the session's hook and the resolver's event hear of it.
+	if err := cfg.VerifyConnection(tls.ConnectionState{Version: tls.VersionTLS13}); err != nil {
+		t.Fatalf("testing mode failed the handshake: %v", err)
+	}
+	if !reported || validate.ResultOf(got) != validate.ResultValidationFailure || events.Load() != 1 {
+		t.Fatalf("report %v (called %v), events %d", got, reported, events.Load())
+	}
 }
