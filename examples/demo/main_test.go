@@ -63,9 +63,9 @@ func TestBinary(t *testing.T) {
 		{"plain.example", "mx.plain.example", []string{"deliver-without-sts"}, []string{"-"}, "none", "opportunistic"},
 		{"broken.example", "mx.broken.example", []string{"deliver-without-sts"}, []string{"sts-webpki-invalid"}, "fetch", "opportunistic"},
 		{"changed.example", "mx.old.changed.example", []string{"deliver"}, []string{"success"}, "enforce", "verified"},
-		// Refused while the resolver applies the cached policy v1; delivered
-		// once it checks the id again on a mismatch (DESIGN §4).
-		{"changed.example", "mx.new.changed.example", []string{"refuse", "deliver"}, []string{"validation-failure", "success"}, "enforce", ""},
+		// The new MX fails the cached policy v1: before refusing, the
+		// resolver checks the id again, fetches v2 and delivers (DESIGN §4).
+		{"changed.example", "mx.new.changed.example", []string{"deliver"}, []string{"success"}, "enforce", "verified"},
 	} {
 		f, ok := rows[tc.domain+" "+tc.mx]
 		if !ok {
