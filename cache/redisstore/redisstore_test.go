@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mtasts-go/mtasts/cache"
 	"github.com/mtasts-go/mtasts/cache/internal/storetest"
 	"github.com/mtasts-go/mtasts/cache/redisstore"
+	"github.com/mtasts-go/mtasts/internal/redistest"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
@@ -26,93 +22,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// server is a redis-server process on a loopback port, private to a test.
-type server struct {
-	addr string
-	cmd  *exec.Cmd
-}
+// startRedis starts a private redis-server for the test.
+func startRedis(t testing.TB) *server { return &server{redistest.Start(t)} }
 
-// startRedis starts redis-server on a free loopback port, without
-// persistence, and stops it when the test ends. Without the binary, the test
-// is skipped, unless CI is set: then it fails.
-func startRedis(t testing.TB) *server {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server not found, and CI is set: the Redis store must be tested in CI (%v)", err)
-		}
-		t.Skip("redis-server not found: install it (apt-get install redis-server) to test the Redis store; CI fails here")
-	}
-	for attempt := 0; ; attempt++ {
-		s, err := tryStart(t, bin)
-		if err == nil {
-			return s
-		}
-		if attempt == 4 {
-			t.Fatal(err)
-		}
-		t.Logf("redis-server: %v; retrying on another port", err)
-	}
-}
+// server adds the store helpers to a redistest.Server.
+type server struct{ *redistest.Server }
 
-func tryStart(t testing.TB, bin string) (*server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	s := &server{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGCONT) // in case a test stopped it
-		cmd.Process.Kill()
-		<-exited
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("exited: %s", out.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
-			_, err = c.Write([]byte("PING\r\n"))
-			buf := make([]byte, 7)
-			if err == nil {
-				c.SetReadDeadline(time.Now().Add(time.Second))
-				_, err = c.Read(buf)
-			}
-			c.Close()
-			if err == nil && string(buf) == "+PONG\r\n" {
-				return s, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("not ready after 10 s: %s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *server) client(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{
-		Addr:                  s.addr,
-		ContextTimeoutEnabled: true,
-		DialTimeout:           time.Second,
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func (s *server) client(t testing.TB) *redis.Client { return s.Client(t) }
 
 var prefixes atomic.Int64
 
@@ -303,7 +219,7 @@ func TestRedisKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := srv.cmd.Process.Kill(); err != nil {
+	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
@@ -342,10 +258,10 @@ func TestRedisHung(t *testing.T) {
 	if err := s.Put(ctx, storetest.Enforce(t, "a.example", "1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.cmd.Process.Signal(syscall.SIGCONT)
+	defer srv.Cont()
 	for _, op := range []struct {
 		name string
 		f    func() error
