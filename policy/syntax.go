@@ -59,6 +59,13 @@ const (
 	maxDomainLen = 253
 )
 
+// domainClass classifies bytes for checkDomain: 'a' letter or digit, '-',
+// '.', and 'x' for anything else.
+const domainClass = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-.xaaaaaaaaaaxxxxxx" +
+	"xaaaaaaaaaaaaaaaaaaaaaaaaaaxxxxxxaaaaaaaaaaaaaaaaaaaaaaaaaaxxxxx" +
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" +
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
 // checkDomain reports whether s is an RFC 5321 Domain in ASCII
 // (sub-domain *("." sub-domain), each sub-domain letters, digits and inner
 // hyphens), within DNS length limits. Upper-case letters are allowed; the
@@ -70,30 +77,33 @@ func checkDomain[T string | []byte](s T) (ok, numeric bool) {
 		return false, false
 	}
 	start := 0
-	allDigits := true
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '.' {
-			n := i - start
-			if n == 0 || n > maxLabelLen || s[start] == '-' || s[i-1] == '-' {
+	for i := 0; i < len(s); i++ {
+		c := domainClass[s[i]]
+		if c == 'a' {
+			continue // the common case: one load, one compare
+		}
+		switch c {
+		case '-':
+			if i == start {
 				return false, false
 			}
-			if i == len(s) {
-				return true, allDigits
+		case '.':
+			if i == start || i-start > maxLabelLen || s[i-1] == '-' {
+				return false, false
 			}
 			start = i + 1
-			allDigits = true
-			continue
-		}
-		c := s[i]
-		switch {
-		case isDigit(c):
-		case isAlpha(c) || c == '-':
-			allDigits = false
 		default:
 			return false, false
 		}
 	}
-	return true, allDigits
+	if start == len(s) || len(s)-start > maxLabelLen || s[len(s)-1] == '-' {
+		return false, false
+	}
+	numeric = true
+	for i := start; i < len(s) && numeric; i++ {
+		numeric = isDigit(s[i])
+	}
+	return true, numeric
 }
 
 // hasUpper reports whether s holds an ASCII upper-case letter.
