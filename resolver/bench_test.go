@@ -68,10 +68,10 @@ func BenchmarkColdLookup(b *testing.B) {
 			}
 		}
 	})
-	b.Run("floor", func(b *testing.B) {
+	floor := func(b *testing.B, curves []tls.CurveID) {
 		c := new(dns.Client)
 		tr := &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: w.RootCAs(), MinVersion: tls.VersionTLS12},
+			TLSClientConfig:   &tls.Config{RootCAs: w.RootCAs(), MinVersion: tls.VersionTLS12, CurvePreferences: curves},
 			DisableKeepAlives: true,
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				var d net.Dialer
@@ -98,7 +98,12 @@ func BenchmarkColdLookup(b *testing.B) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
-	})
+	}
+	// The floor with Go's default key exchange (a post-quantum hybrid),
+	// and with the classical curves the resolver uses for public policy
+	// files.
+	b.Run("floor", func(b *testing.B) { floor(b, nil) })
+	b.Run("floor-classical", func(b *testing.B) { floor(b, []tls.CurveID{tls.X25519, tls.CurveP256}) })
 }
 
 func BenchmarkNormalize(b *testing.B) {

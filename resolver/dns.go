@@ -196,33 +196,7 @@ func (c *dnsClient) lookupTXT(ctx context.Context, name string) ([]string, error
 	return out, nil
 }
 
-// lookupAddrs returns the IPv4 and IPv6 addresses of host, asking for both
-// at once. It fails only when neither lookup gives an address.
-func (c *dnsClient) lookupAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
-	type result struct {
-		addrs []netip.Addr
-		err   error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		a, err := c.addrs(ctx, host, dns.TypeAAAA)
-		ch <- result{a, err}
-	}()
-	v4, err4 := c.addrs(ctx, host, dns.TypeA)
-	v6 := <-ch
-	addrs := append(v4, v6.addrs...)
-	if len(addrs) > 0 {
-		return addrs, nil
-	}
-	if err4 != nil {
-		return nil, err4
-	}
-	if v6.err != nil {
-		return nil, v6.err
-	}
-	return nil, &DNSError{Name: host, Type: "A", Err: errNoAddress}
-}
-
+// addrs returns the addresses of host of type qtype (A or AAAA).
 func (c *dnsClient) addrs(ctx context.Context, host string, qtype uint16) ([]netip.Addr, error) {
 	rrs, err := c.lookup(ctx, host, qtype)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,5 +310,27 @@ func TestTLSConfigReportsPerSession(t *testing.T) {
 	}
 	if !reported || validate.ResultOf(got) != validate.ResultValidationFailure || events.Load() != 1 {
 		t.Fatalf("report %v (called %v), events %d", got, reported, events.Load())
+	}
+}
+
+func TestIPv6OnlyPolicyHost(t *testing.T) {
+	// A world on ::1 publishes AAAA records only: the fetch falls back to
+	// IPv6 when there is no IPv4 address.
+	w := testserver.Start(t, testserver.Options{IP: netip.IPv6Loopback()})
+	r, err := New(testOptions(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w.AddDomain(domain, testserver.Policy{Mode: "enforce", MX: []string{goodMX}, MaxAge: 86400})
+	if q := w.Queries("mta-sts."+domain, dns.TypeA); q != 0 {
+		t.Fatalf("%d A queries before the test", q)
+	}
+	d, err := r.Check(context.Background(), domain, goodMX)
+	if err != nil || d.Action != Deliver || d.Source != SourceFetched {
+		t.Fatalf("got %+v, %v", d, err)
+	}
+	if w.Queries("mta-sts."+domain, dns.TypeAAAA) != 1 {
+		t.Errorf("AAAA queries: %d", w.Queries("mta-sts."+domain, dns.TypeAAAA))
 	}
 }
