@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -125,7 +126,7 @@ const wellKnownPath = "/.well-known/mta-sts.txt"
 type fetcher struct {
 	client   *http.Client
 	maxBody  int64
-	dns      *dnsClient
+	dns      *dnsclient.Client
 	port     string // the port to dial instead of 443, if set
 	dialer   net.Dialer
 	headerUA string
@@ -141,7 +142,7 @@ type pendingAddrs struct {
 	err   error
 }
 
-func newFetcher(d *dnsClient, roots *x509.CertPool, port int, maxBody int64, proxy func(*http.Request) (*url.URL, error)) *fetcher {
+func newFetcher(d *dnsclient.Client, roots *x509.CertPool, port int, maxBody int64, proxy func(*http.Request) (*url.URL, error)) *fetcher {
 	f := &fetcher{dns: d, maxBody: maxBody, headerUA: "mtasts-go (+https://github.com/mtasts-go/mtasts)"}
 	if port != 0 {
 		f.port = strconv.Itoa(port)
@@ -196,14 +197,14 @@ func (f *fetcher) dial(ctx context.Context, network, addr string) (net.Conn, err
 		}
 		v4, err = p.addrs, p.err
 	} else {
-		v4, err = f.dns.addrs(ctx, host, dns.TypeA)
+		v4, err = f.dns.Addrs(ctx, host, dns.TypeA)
 	}
 	var last error
 	for _, try := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		addrs := v4
 		if try == dns.TypeAAAA {
 			var err6 error
-			if addrs, err6 = f.dns.addrs(ctx, host, dns.TypeAAAA); err6 != nil {
+			if addrs, err6 = f.dns.Addrs(ctx, host, dns.TypeAAAA); err6 != nil {
 				err = err6
 			}
 		}
@@ -221,7 +222,7 @@ func (f *fetcher) dial(ctx context.Context, network, addr string) (net.Conn, err
 	case err != nil:
 		return nil, err
 	}
-	return nil, &DNSError{Name: host, Type: "A", Err: errNoAddress}
+	return nil, &DNSError{Name: host, Type: "A", Err: dnsclient.ErrNoAddress}
 }
 
 // prefetchAddrs starts looking up host's IPv4 addresses and returns a
@@ -231,7 +232,7 @@ func (f *fetcher) prefetchAddrs(ctx context.Context, host string) (context.Conte
 	ctx, cancel := context.WithCancel(ctx)
 	p := &pendingAddrs{done: make(chan struct{})}
 	go func() {
-		p.addrs, p.err = f.dns.addrs(ctx, host, dns.TypeA)
+		p.addrs, p.err = f.dns.Addrs(ctx, host, dns.TypeA)
 		close(p.done)
 	}()
 	return context.WithValue(ctx, addrsKey{}, p), func() { cancel(); <-p.done }

@@ -15,6 +15,7 @@ import (
 	"github.com/mtasts-go/mtasts/cache"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/policy"
 )
 
@@ -154,7 +155,7 @@ type Events struct {
 type Resolver struct {
 	opts       Options
 	clock      func() time.Time
-	dns        *dnsClient
+	dns        *dnsclient.Client
 	fetch      *fetcher
 	group      singleflight.Group
 	cache      *cache.Cache
@@ -195,7 +196,7 @@ func New(opts Options) (*Resolver, error) {
 		return nil, errors.New("resolver: OnTemporaryError must be Defer or DeliverWithoutSTS")
 	}
 	if len(opts.DNS) == 0 {
-		servers, err := systemServers(DefaultResolvConf)
+		servers, err := dnsclient.SystemServers(DefaultResolvConf)
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +207,7 @@ func New(opts Options) (*Resolver, error) {
 	if r.clock == nil {
 		r.clock = time.Now
 	}
-	r.dns = newDNSClient(opts.DNS, opts.DNSTimeout)
+	r.dns = dnsclient.New(opts.DNS, opts.DNSTimeout)
 	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.Proxy)
 	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
 	r.mismatches, _ = lru.New[string, time.Time](maxFailures)

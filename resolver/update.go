@@ -85,7 +85,7 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 	// record, to save a round trip.
 	fctx, stop := r.fetch.prefetchAddrs(ctx, "mta-sts."+domain)
 	defer stop()
-	txts, err := r.dns.lookupTXT(ctx, "_mta-sts."+domain)
+	txts, err := r.dns.TXT(ctx, "_mta-sts."+domain)
 	var rec policy.Record
 	if err == nil {
 		rec, err = policy.ParseTXT(txts)

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/mtasts-go/mtasts/examples/internal/dnsq"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/resolver"
 	"github.com/mtasts-go/mtasts/validate"
@@ -23,7 +23,7 @@ const expirySoon = 14 * 24 * time.Hour
 // checker runs the checks of one domain and collects the findings.
 type checker struct {
 	domain    string
-	dns       *dnsq.Client
+	dns       *dnsclient.Client
 	res       *resolver.Resolver
 	roots     *x509.CertPool // nil: the system's
 	httpsPort int
@@ -90,7 +90,7 @@ func (c *checker) checkRecord(ctx context.Context) {
 func (c *checker) checkPolicyHost(ctx context.Context) {
 	const check = "policy-host"
 	host := "mta-sts." + c.domain
-	addrs, err := c.dns.Addrs(ctx, host)
+	addrs, err := c.dns.AllAddrs(ctx, host)
 	if err != nil {
 		c.add(check, sevError, host, err.Error(), validate.ResultSTSPolicyFetchError)
 		return
@@ -185,7 +185,7 @@ func (c *checker) checkMX(ctx context.Context) {
 	}
 	if len(mxs) == 0 {
 		c.add(check, sevWarning, c.domain, "no MX records: senders deliver to the domain itself (implicit MX)", "")
-		mxs = []dnsq.MX{{Host: c.domain}}
+		mxs = []dnsclient.MX{{Host: c.domain}}
 	}
 	enforced := c.policy != nil && c.policy.Mode != policy.ModeNone
 	for _, mx := range mxs {
@@ -219,7 +219,7 @@ func (c *checker) checkMX(ctx context.Context) {
 
 // checkSTARTTLS has an SMTP dialogue with the MX host up to STARTTLS and
 // checks the certificate it presents.
-func (c *checker) checkSTARTTLS(ctx context.Context, mx dnsq.MX, enforced bool) {
+func (c *checker) checkSTARTTLS(ctx context.Context, mx dnsclient.MX, enforced bool) {
 	const check = "mx"
 	fail := func(msg string, result validate.ResultType) {
 		sev := sevWarning

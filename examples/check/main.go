@@ -66,8 +66,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtasts-go/mtasts/examples/internal/dnsq"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/resolver"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -135,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage(err)
 	}
-	dc, err := dnsq.New(*dnsAddr, 0)
+	dc, err := dnsclient.FromFlag(*dnsAddr, 0)
 	if err != nil {
 		return usage(err)
 	}
@@ -150,7 +150,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return usage(fmt.Errorf("%s: no PEM certificates", *caFile))
 		}
 	}
-	r, err := resolver.New(resolver.Options{DNS: dc.Servers, RootCAs: roots, HTTPSPort: *httpsPort, FetchTimeout: *timeout})
+	r, err := resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: *httpsPort, FetchTimeout: *timeout})
 	if err != nil {
 		return usage(err)
 	}

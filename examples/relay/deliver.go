@@ -14,8 +14,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/mtasts-go/mtasts/examples/internal/dnsq"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/resolver"
 	"github.com/mtasts-go/mtasts/validate"
@@ -25,7 +25,7 @@ import (
 type relay struct {
 	log      *slog.Logger
 	res      *resolver.Resolver
-	dns      *dnsq.Client
+	dns      *dnsclient.Client
 	dial     *smtpc.Dialer
 	roots    *x509.CertPool
 	hostname string
@@ -65,7 +65,7 @@ func (rl *relay) deliver(ctx context.Context, domain, from string, to []string, 
 		rl.log.Warn("mx lookup failed", "domain", domain, "err", err)
 		return errDNS
 	case len(mxs) == 0: // implicit MX (RFC 5321 section 5.1)
-		mxs = []dnsq.MX{{Host: domain}}
+		mxs = []dnsclient.MX{{Host: domain}}
 	case len(mxs) == 1 && mxs[0].Host == "":
 		return errNullMX
 	}

@@ -61,8 +61,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/mtasts-go/mtasts/examples/internal/dnsq"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/resolver"
 )
 
@@ -108,7 +108,7 @@ func run(args []string, stderr io.Writer) int {
 	if ap, err := netip.ParseAddrPort(*listen); err != nil || !ap.Addr().IsLoopback() {
 		return usage(fmt.Errorf("-listen %s: want a loopback IP address and a port", *listen))
 	}
-	dc, err := dnsq.New(*dnsAddr, 0)
+	dc, err := dnsclient.FromFlag(*dnsAddr, 0)
 	if err != nil {
 		return usage(err)
 	}
@@ -127,7 +127,7 @@ func run(args []string, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	rl := &relay{log: logger, dns: dc, dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs},
 		roots: roots, hostname: *hostname, timeout: *timeout}
-	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers, RootCAs: roots, HTTPSPort: *httpsPort,
+	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: *httpsPort,
 		Events: resolver.Events{TLSResult: rl.tlsResult}})
 	if err != nil {
 		return usage(err)

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mtasts-go/mtasts/examples/internal/dnsq"
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 )
 
 // Overrides maps MX host names to the addresses to dial instead of the
@@ -56,7 +56,7 @@ func (o Overrides) Set(v string) error {
 // Dialer connects to MX hosts: it resolves a host's addresses through DNS
 // and dials them in turn on port 25, unless Overrides say otherwise.
 type Dialer struct {
-	DNS       *dnsq.Client
+	DNS       *dnsclient.Client
 	Overrides Overrides
 }
 
@@ -75,7 +75,7 @@ func (d *Dialer) Dial(ctx context.Context, host string) (net.Conn, error) {
 	if ip != "" {
 		return nd.DialContext(ctx, "tcp", addr)
 	}
-	addrs, err := d.DNS.Addrs(ctx, host)
+	addrs, err := d.DNS.AllAddrs(ctx, host)
 	if err != nil {
 		return nil, err
 	}

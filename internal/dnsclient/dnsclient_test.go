@@ -1,4 +1,4 @@
-package dnsq
+package dnsclient
 
 import (
 	"context"
@@ -21,10 +21,7 @@ func TestLookups(t *testing.T) {
 	w.SetCNAME("loop1.example.test", "loop2.example.test")
 	w.SetCNAME("loop2.example.test", "loop1.example.test")
 	w.Fault("_mta-sts.broken.test", testserver.ServFail)
-	c, err := New(w.DNSAddr(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := New([]string{w.DNSAddr()}, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -41,10 +38,23 @@ func TestLookups(t *testing.T) {
 		t.Errorf("MX of a missing name = %v, %v", mxs, err)
 	}
 	var de *Error
-	if _, err := c.TXT(ctx, "_mta-sts.broken.test"); !errors.As(err, &de) || !de.Temporary() || !errors.Is(err, ErrServFail) {
+	if _, err := c.TXT(ctx, "_mta-sts.broken.test"); !errors.As(err, &de) || !de.Temporary || !errors.Is(err, ErrServFail) {
 		t.Errorf("TXT of a SERVFAIL name = %v", err)
 	}
-	if _, err := c.MX(ctx, "loop1.example.test"); !errors.As(err, &de) || de.Temporary() {
+	if _, err := c.MX(ctx, "loop1.example.test"); !errors.As(err, &de) || de.Temporary {
 		t.Errorf("MX through a CNAME loop = %v", err)
+	}
+}
+
+func TestParseServers(t *testing.T) {
+	got := ParseServers("127.0.0.1, [::1]:5353,,192.0.2.1:53")
+	want := []string{"127.0.0.1:53", "[::1]:5353", "192.0.2.1:53"}
+	if len(got) != len(want) {
+		t.Fatalf("ParseServers = %q", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("ParseServers = %q, want %q", got, want)
+		}
 	}
 }
