@@ -57,7 +57,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -66,8 +65,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtasts-go/mtasts/examples/internal/cli"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
-	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/resolver"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -109,9 +108,8 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dnsAddr := fs.String("dns", "", "DNS server(s) to ask, host[:port], comma-separated (default: /etc/resolv.conf)")
-	caFile := fs.String("ca", "", "PEM file of root certificates to trust instead of the system's")
-	httpsPort := fs.Int("https-port", 0, "port to fetch the policy from instead of 443 (for tests)")
+	var world cli.World
+	world.Register(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline for the whole check")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	smtpAddrs := smtpc.Overrides{}
@@ -123,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() != 1 || *timeout <= 0 || *httpsPort < 0 || *httpsPort > 65535 {
+	if fs.NArg() != 1 || *timeout <= 0 || world.Check() != nil {
 		fs.Usage()
 		return exitUsage
 	}
@@ -135,22 +133,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage(err)
 	}
-	dc, err := dnsclient.FromFlag(*dnsAddr, 0)
+	dc, err := world.DNSClient()
 	if err != nil {
 		return usage(err)
 	}
-	var roots *x509.CertPool
-	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
-		if err != nil {
-			return usage(err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return usage(fmt.Errorf("%s: no PEM certificates", *caFile))
-		}
+	roots, err := world.Roots()
+	if err != nil {
+		return usage(err)
 	}
-	r, err := resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: *httpsPort, FetchTimeout: *timeout})
+	r, err := resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort, FetchTimeout: *timeout})
 	if err != nil {
 		return usage(err)
 	}
@@ -158,7 +149,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 
-	c := &checker{domain: domain, dns: dc, res: r, roots: roots, httpsPort: *httpsPort,
+	c := &checker{domain: domain, dns: dc, res: r, roots: roots, httpsPort: world.HTTPSPort,
 		dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs}, now: time.Now()}
 	c.run(ctx)
 	rep := &report{Domain: domain, Findings: c.findings}

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"net"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -21,15 +20,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestBinary builds the checker and runs it against domains of the
 // loopback world, each broken in its own way.
 func TestBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "check")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	w := testserver.Start(t)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := w.WriteCAFile(ca); err != nil {
-		t.Fatal(err)
-	}
+	bin := cmdtest.Build(t, "check")
+	w, base := cmdtest.World(t)
 	mustAdd := func(d string, p testserver.Policy) {
 		if _, err := w.AddDomain(d, p); err != nil {
 			t.Fatal(err)
@@ -66,7 +58,7 @@ func TestBinary(t *testing.T) {
 	w.SetMX("plain.test", "mx.plain.test")
 	w.Fault("mx.plain.test", testserver.CertWrongHost)
 
-	base := []string{"-dns", w.DNSAddr(), "-ca", ca, "-https-port", strconv.Itoa(w.HTTPSPort()), "-timeout", "10s"}
+	base = append(base, "-timeout", "10s")
 	for _, h := range []string{"mx1.good.test", "mx1.bad.test", "mx.other.test", "mx.starttls.test", "mx.webpki.test", "mx.plain.test"} {
 		base = append(base, "-smtp-addr", h+"="+w.SMTPAddr(h))
 	}
@@ -75,21 +67,11 @@ func TestBinary(t *testing.T) {
 	base = append(base, "-smtp-addr", "mx2.good.test=:"+port)
 
 	run := func(t *testing.T, args ...string) (int, []byte) {
-		cmd := exec.Command(bin, append(append([]string{}, base...), args...)...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			return ee.ExitCode(), stdout.Bytes()
-		case err != nil:
-			t.Fatal(err)
+		code, stdout, stderr := cmdtest.Run(t, bin, append(append([]string{}, base...), args...)...)
+		if code == 0 && len(stderr) > 0 {
+			t.Errorf("stderr: %s", stderr)
 		}
-		if stderr.Len() > 0 {
-			t.Errorf("stderr: %s", stderr.Bytes())
-		}
-		return 0, stdout.Bytes()
+		return code, stdout
 	}
 
 	type want struct {

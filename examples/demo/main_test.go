@@ -3,12 +3,13 @@ package main
 import (
 	"bytes"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -16,10 +17,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestBinary builds the demo and runs it as a newcomer would: it must exit
 // 0 within 5 s and print one verdict line per MX host, right.
 func TestBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "demo")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := cmdtest.Build(t, "demo")
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -23,17 +23,17 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/mtasts-go/mtasts/examples/internal/cli"
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/resolver"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -82,9 +82,8 @@ type report struct {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dnsAddr := fs.String("dns", "", "DNS server(s) to ask, host[:port], comma-separated (default: /etc/resolv.conf)")
-	caFile := fs.String("ca", "", "PEM file of root certificates to trust instead of the system's")
-	httpsPort := fs.Int("https-port", 0, "port to fetch policies from instead of 443 (for tests)")
+	var world cli.World
+	world.Register(fs)
 	timeout := fs.Duration("timeout", resolver.DefaultFetchTimeout, "deadline for the whole lookup")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	fs.Usage = func() {
@@ -94,31 +93,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() < 1 || *timeout <= 0 || *httpsPort < 0 || *httpsPort > 65535 {
+	if fs.NArg() < 1 || *timeout <= 0 || world.Check() != nil {
 		fs.Usage()
 		return exitUsage
 	}
-	opts := resolver.Options{HTTPSPort: *httpsPort, FetchTimeout: *timeout}
-	if *dnsAddr != "" {
-		for _, a := range strings.Split(*dnsAddr, ",") {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				a = net.JoinHostPort(a, "53")
-			}
-			opts.DNS = append(opts.DNS, a)
-		}
+	roots, err := world.Roots()
+	if err != nil {
+		fmt.Fprintln(stderr, "lookup:", err)
+		return exitUsage
 	}
-	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
-		if err != nil {
-			fmt.Fprintln(stderr, "lookup:", err)
-			return exitUsage
-		}
-		opts.RootCAs = x509.NewCertPool()
-		if !opts.RootCAs.AppendCertsFromPEM(pem) {
-			fmt.Fprintf(stderr, "lookup: %s: no PEM certificates\n", *caFile)
-			return exitUsage
-		}
-	}
+	opts := resolver.Options{DNS: dnsclient.ParseServers(world.DNS), RootCAs: roots, HTTPSPort: world.HTTPSPort, FetchTimeout: *timeout}
 	domain, err := resolver.Normalize(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(stderr, "lookup:", err)

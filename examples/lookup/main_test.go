@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -19,15 +17,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestBinary builds the command and runs it against the loopback world,
 // once per exit status, checking the JSON contract of DESIGN §7.
 func TestBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "lookup")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	w := testserver.Start(t)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := w.WriteCAFile(ca); err != nil {
-		t.Fatal(err)
-	}
+	bin := cmdtest.Build(t, "lookup")
+	w, base := cmdtest.World(t)
 	mustAdd := func(d string, p testserver.Policy) {
 		if _, err := w.AddDomain(d, p); err != nil {
 			t.Fatal(err)
@@ -42,20 +33,9 @@ func TestBinary(t *testing.T) {
 	w.Fault("_mta-sts.servfail.test", testserver.ServFail)
 	w.SetMX("plain.test", "mx.plain.test")
 
-	base := []string{"-dns", w.DNSAddr(), "-ca", ca, "-https-port", strconv.Itoa(w.HTTPSPort()), "-timeout", "3s"}
+	base = append(base, "-timeout", "3s")
 	run := func(args ...string) (int, []byte, []byte) {
-		cmd := exec.Command(bin, append(append([]string{}, base...), args...)...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), stdout.Bytes(), stderr.Bytes()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0, stdout.Bytes(), stderr.Bytes()
+		return cmdtest.Run(t, bin, append(append([]string{}, base...), args...)...)
 	}
 
 	type mxOut struct{ Host, Action, Reason string }

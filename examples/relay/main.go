@@ -45,7 +45,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,8 +60,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mtasts-go/mtasts/examples/internal/cli"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
-	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/resolver"
 )
 
@@ -82,9 +81,8 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:2525", "loopback `ADDR` to accept mail on")
-	dnsAddr := fs.String("dns", "", "DNS server(s) to ask, host[:port], comma-separated (default: /etc/resolv.conf)")
-	caFile := fs.String("ca", "", "PEM file of root certificates to trust instead of the system's")
-	httpsPort := fs.Int("https-port", 0, "port to fetch policies from instead of 443 (for tests)")
+	var world cli.World
+	world.Register(fs)
 	timeout := fs.Duration("timeout", 2*time.Minute, "deadline of one message's delivery")
 	hostname := fs.String("hostname", "relay.localhost", "name to give in the greeting and in EHLO")
 	once := fs.Bool("once", false, "exit after the first message (0 delivered, 75 temporary failure, 69 permanent)")
@@ -97,7 +95,7 @@ func run(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() != 0 || *timeout <= 0 || *httpsPort < 0 || *httpsPort > 65535 {
+	if fs.NArg() != 0 || *timeout <= 0 || world.Check() != nil {
 		fs.Usage()
 		return exitUsage
 	}
@@ -108,26 +106,19 @@ func run(args []string, stderr io.Writer) int {
 	if ap, err := netip.ParseAddrPort(*listen); err != nil || !ap.Addr().IsLoopback() {
 		return usage(fmt.Errorf("-listen %s: want a loopback IP address and a port", *listen))
 	}
-	dc, err := dnsclient.FromFlag(*dnsAddr, 0)
+	dc, err := world.DNSClient()
 	if err != nil {
 		return usage(err)
 	}
-	var roots *x509.CertPool
-	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
-		if err != nil {
-			return usage(err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return usage(fmt.Errorf("%s: no PEM certificates", *caFile))
-		}
+	roots, err := world.Roots()
+	if err != nil {
+		return usage(err)
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	rl := &relay{log: logger, dns: dc, dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs},
 		roots: roots, hostname: *hostname, timeout: *timeout}
-	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: *httpsPort,
+	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort,
 		Events: resolver.Events{TLSResult: rl.tlsResult}})
 	if err != nil {
 		return usage(err)

@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -70,13 +71,7 @@ func newWorld(t *testing.T) *world {
 	return &world{w, args}
 }
 
-func build(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "relay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func build(t *testing.T) string { return cmdtest.Build(t, "relay") }
 
 // proc is a running relay.
 type proc struct {

@@ -1,0 +1,55 @@
+// Package cmdtest runs the example commands the way their users do: built,
+// as a separate process, against the loopback world.
+package cmdtest
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/mtasts-go/mtasts/internal/testserver"
+)
+
+// Build builds the command in the current directory (a test's package) into
+// a temporary directory and returns the binary's path.
+func Build(t testing.TB, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// World starts a loopback world for the test and returns it with the flags
+// that point a command at it: -dns, -ca (its CA, written to a file) and
+// -https-port.
+func World(t testing.TB) (*testserver.World, []string) {
+	t.Helper()
+	w := testserver.Start(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := w.WriteCAFile(ca); err != nil {
+		t.Fatal(err)
+	}
+	return w, []string{"-dns", w.DNSAddr(), "-ca", ca, "-https-port", strconv.Itoa(w.HTTPSPort())}
+}
+
+// Run runs bin with args and returns its exit status and output.
+func Run(t testing.TB, bin string, args ...string) (code int, stdout, stderr []byte) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.Bytes(), errOut.Bytes()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0, out.Bytes(), errOut.Bytes()
+}
