@@ -90,7 +90,10 @@ func httpFault(f testserver.Fault) func(*testserver.World, string) {
 
 // TestFaultMatrix runs every fault of the world, under enforce and testing,
 // for a matching and a non-matching MX, with nothing cached and with a valid
-// policy cached before the fault, and checks the Decision.
+// policy cached before the fault, and checks the Decision. In the cached
+// case the domain also publishes a new id, and the clock moves past the
+// revalidation interval, so that the fault strikes the background TXT check
+// and refetch: whatever fails, the cached policy must go on applying.
 func TestFaultMatrix(t *testing.T) {
 	w, _ := newTest(t)
 	for _, mode := range []string{"enforce", "testing"} {
@@ -104,10 +107,14 @@ func TestFaultMatrix(t *testing.T) {
 				goodMX := "mx1." + domain
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					if _, err := w.AddDomain(domain, testserver.Policy{Mode: mode, MX: []string{goodMX}, MaxAge: 86400}); err != nil {
+					p := testserver.Policy{Mode: mode, MX: []string{goodMX}, MaxAge: 86400}
+					if _, err := w.AddDomain(domain, p); err != nil {
 						t.Fatal(err)
 					}
-					r, err := New(testOptions(w))
+					clk := newFakeClock()
+					opts := testOptions(w)
+					opts.Clock, opts.FetchTimeout = clk.Now, time.Second
+					r, err := New(opts)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -117,21 +124,28 @@ func TestFaultMatrix(t *testing.T) {
 						if d, err := r.Check(ctx, domain, goodMX); err != nil || d.Action != Deliver {
 							t.Fatalf("priming the cache: %+v, %v", d, err)
 						}
+						w.SetPolicy(domain, p) // a new id
+						clk.Advance(DefaultRevalidateInterval + time.Second)
 					}
 					f.set(w, domain)
-					good, err := r.Check(ctx, domain, goodMX)
-					if err != nil {
-						t.Fatal(err)
+					check := func(mx string) Decision {
+						t.Helper()
+						d, err := r.Check(ctx, domain, mx)
+						if err != nil {
+							t.Fatal(err)
+						}
+						waitIdle(t, r)
+						return d
 					}
-					bad, err := r.Check(ctx, domain, otherMX)
-					if err != nil {
-						t.Fatal(err)
-					}
+					good := check(goodMX)
+					bad := check(otherMX)
+					good2 := check(goodMX) // after the background refresh
 					wantMode, _ := policy.ParseMode(mode)
 					if cached || f.action == Deliver {
 						// A valid policy applies: cached before the fault,
 						// or fetched despite a harmless one.
 						checkDecision(t, "matching mx", good, Deliver, "", wantMode)
+						checkDecision(t, "matching mx, after the refresh", good2, Deliver, "", wantMode)
 						badAction := Refuse
 						if mode == "testing" {
 							badAction = Deliver
@@ -145,6 +159,20 @@ func TestFaultMatrix(t *testing.T) {
 			}
 		}
 	}
+}
+
+// waitIdle waits (bounded) until no background refresh of r runs.
+func waitIdle(t testing.TB, r *Resolver) {
+	t.Helper()
+	for range 400 {
+		busy := false
+		r.refreshing.Range(func(any, any) bool { busy = true; return false })
+		if !busy {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("background refresh did not finish")
 }
 
 func checkDecision(t *testing.T, what string, d Decision, action Action, result validate.ResultType, mode policy.Mode) {

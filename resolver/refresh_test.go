@@ -93,15 +93,7 @@ func (s *story) check(mx string) Decision {
 // idle waits until no background refresh runs (bounded).
 func (s *story) idle() {
 	s.t.Helper()
-	for range 400 {
-		busy := false
-		s.r.refreshing.Range(func(any, any) bool { busy = true; return false })
-		if !busy {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	s.t.Fatal("background refresh did not finish")
+	waitIdle(s.t, s.r)
 }
 
 func (s *story) expect(d Decision, action Action, id string, src Source) {
