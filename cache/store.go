@@ -56,6 +56,7 @@ type StoreError struct {
 	Err    error  // the store's error
 }
 
+// Error describes the store's failure.
 func (e *StoreError) Error() string {
 	if e.Domain == "" {
 		return "cache: store " + e.Op + ": " + e.Err.Error()
@@ -63,6 +64,7 @@ func (e *StoreError) Error() string {
 	return "cache: store " + e.Op + " " + e.Domain + ": " + e.Err.Error()
 }
 
+// Unwrap returns the store's error.
 func (e *StoreError) Unwrap() error { return e.Err }
 
 // MemoryStore is a [Store] in a map, for tests and for programs that want a

@@ -40,6 +40,7 @@ type SyntaxError struct {
 	Err  error
 }
 
+// Error renders the error as "policy: line N: \"key\": reason".
 func (e *SyntaxError) Error() string {
 	b := make([]byte, 0, 64)
 	b = append(b, "policy: "...)
@@ -56,6 +57,7 @@ func (e *SyntaxError) Error() string {
 	return string(b)
 }
 
+// Unwrap returns the sentinel error, for errors.Is.
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
 // WarningCode says what kind of non-fatal oddity a [Warning] reports.

@@ -32,6 +32,8 @@ const (
 	Defer
 )
 
+// String returns the action as the lookup command prints it: deliver,
+// deliver-without-sts, refuse or defer.
 func (a Action) String() string {
 	switch a {
 	case Deliver:

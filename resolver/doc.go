@@ -28,6 +28,28 @@
 // After a failed fetch the same policy id is not fetched again for five
 // minutes.
 //
+// # Caching and refresh
+//
+// Fetched policies are cached (in memory, bounded by Options.CacheSize, in
+// front of an optional persistent or shared Options.Store) until max_age
+// expires, and served without any I/O. The rules of RFC 8461 sections 3.3,
+// 5.1 and 10.2 keep them fresh and never let a failure weaken them:
+//
+//   - after Options.RevalidateInterval (5 minutes) a cached policy's TXT
+//     record is checked again in the background; a new id is refetched,
+//     and so is an unchanged one once the policy is past half its max_age;
+//   - a background loop refreshes policies within Options.RefreshBefore
+//     (24 hours) of expiry, with a per-domain jitter;
+//   - a failed lookup, a vanished record, a failed fetch or an invalid
+//     policy never replaces a valid cached policy: it applies until it
+//     expires (Source stale, Events.ServedStale); only a newly fetched
+//     valid policy replaces it, and a weaker one fires Events.Downgraded;
+//   - under enforce, an MX host that fails the cached policy is refused
+//     only after the TXT record has been checked again (and a new policy
+//     fetched if its id changed).
+//
+// Cached, Purge, PurgeAll and Refresh let an operator look and act.
+//
 // Every failure is typed: *DNSError, *FetchError (with the RFC 8460 result
 // type from its Result method), *DomainError. Time comes from
 // Options.Clock when set, so tests can move it. A Resolver is safe for

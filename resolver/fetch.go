@@ -69,6 +69,7 @@ var fetchKindNames = [...]string{
 	FetchInvalid:     "invalid-policy",
 }
 
+// String names the kind, such as "status" or "certificate".
 func (k FetchKind) String() string {
 	if int(k) < len(fetchKindNames) && fetchKindNames[k] != "" {
 		return fetchKindNames[k]
@@ -85,6 +86,7 @@ type FetchError struct {
 	Err    error  // the cause, when there is one
 }
 
+// Error describes the failure, with the policy host and any status.
 func (e *FetchError) Error() string {
 	var b strings.Builder
 	b.WriteString("resolver: fetching policy from ")
@@ -102,6 +104,7 @@ func (e *FetchError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the cause.
 func (e *FetchError) Unwrap() error { return e.Err }
 
 // Result returns the RFC 8460 result type to report for the failure:

@@ -24,6 +24,7 @@ const (
 	SourceStale
 )
 
+// String returns cache, fetched, stale or none.
 func (s Source) String() string {
 	switch s {
 	case SourceCache:

@@ -18,10 +18,12 @@ type DomainError struct {
 	Err  error
 }
 
+// Error names the input and what is wrong with it.
 func (e *DomainError) Error() string {
 	return fmt.Sprintf("resolver: %q: %v", e.Name, e.Err)
 }
 
+// Unwrap returns the cause, which wraps ErrInvalidDomain.
 func (e *DomainError) Unwrap() error { return e.Err }
 
 // Normalize returns name as the resolver uses it: lower case, A-labels, no

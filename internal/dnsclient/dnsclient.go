@@ -52,6 +52,7 @@ type Error struct {
 	Err       error
 }
 
+// Error describes the failed lookup.
 func (e *Error) Error() string {
 	return fmt.Sprintf("dns: %s lookup of %s: %v", e.Type, e.Name, e.Err)
 }
