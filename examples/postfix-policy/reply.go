@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/mtasts-go/mtasts/policy"
+	"github.com/mtasts-go/mtasts/resolver"
+)
+
+// The replies that carry no data. socketmap_table(5) writes them
+// "NOTFOUND <space>" and "TEMP <space> reason": the space is always there,
+// the reason is optional; the reason of a failure goes to the log instead,
+// as postfix-mta-sts-resolver does.
+var (
+	replyNotFound   = []byte("NOTFOUND ")
+	replyTemp       = []byte("TEMP ")
+	replyUnknownMap = []byte("PERM unknown map")
+	replyTooLarge   = []byte("TEMP policy too large for a socketmap reply")
+)
+
+// answer returns the reply payload for one request payload ("<map> <key>").
+// buf is scratch space for the reply, reused from one request to the next.
+func (s *Server) answer(ctx context.Context, req []byte, buf *[]byte) []byte {
+	name, key, _ := bytes.Cut(req, []byte{' '})
+	if string(name) != s.mapName() {
+		s.log().Debug("unknown map", "map", string(name))
+		return replyUnknownMap
+	}
+	// Keys that are not domains: Postfix's "[host]:port" next hops, address
+	// literals, parent-domain patterns (".example.com"), inet:/unix: hosts.
+	// Normalize refuses them all (brackets, colons, an empty label, an
+	// all-numeric top label); the explicit checks only save it the work.
+	if len(key) == 0 || key[0] == '.' || key[0] == '[' {
+		return replyNotFound
+	}
+	domain, err := resolver.Normalize(string(key))
+	if err != nil {
+		s.log().Debug("not a domain", "key", string(key), "err", err)
+		return replyNotFound
+	}
+	e, err := s.Lookuper.Lookup(ctx, domain)
+	if e != nil && e.Policy != nil {
+		// A policy is in effect, whatever else went wrong: never downgrade.
+		return s.policyReply(domain, e.Policy, buf)
+	}
+	var fe *resolver.FetchError
+	var de *resolver.DNSError
+	switch {
+	case err == nil:
+		return replyNotFound // no record
+	case errors.As(err, &fe):
+		// The record is there but the policy could not be fetched: deliver
+		// without MTA-STS (RFC 8461 section 3.3, DESIGN §5), never defer.
+		s.log().Info("policy fetch failed", "domain", domain, "result", fe.Result(), "err", err)
+		return replyNotFound
+	case errors.As(err, &de) && !de.Temporary:
+		// The DNS is known to be broken for the name (a CNAME loop): it has
+		// no usable record, which is no policy.
+		s.log().Info("_mta-sts lookup failed", "domain", domain, "err", err)
+		return replyNotFound
+	case errors.As(err, &de):
+		s.log().Warn("_mta-sts lookup failed temporarily", "domain", domain, "err", err)
+		return replyTemp
+	}
+	var dm *resolver.DomainError
+	if errors.As(err, &dm) {
+		return replyNotFound
+	}
+	// A closed resolver (shutting down), a deadline: whether a policy
+	// exists is unknown, so Postfix should try again later.
+	s.log().Warn("lookup failed", "domain", domain, "err", err)
+	return replyTemp
+}
+
+// policyReply returns the reply for a policy in effect: NOTFOUND for mode
+// none, and for testing unless StrictTesting; else "OK secure match=...
+// servername=hostname".
+func (s *Server) policyReply(domain string, p *policy.Policy, scratch *[]byte) []byte {
+	switch {
+	case p.Mode == policy.ModeEnforce:
+	case p.Mode == policy.ModeTesting && s.StrictTesting:
+	default:
+		return replyNotFound
+	}
+	if len(p.MX) == 0 {
+		// Cannot happen for a valid policy; "match=" with no pattern would
+		// be a Postfix syntax error, so say nothing rather than that.
+		return replyNotFound
+	}
+	buf := append((*scratch)[:0], "OK secure match="...)
+	for i, mx := range p.MX {
+		if i > 0 {
+			buf = append(buf, ':')
+		}
+		// Postfix writes "any subdomain of x" as ".x": see the package
+		// comment for how that differs from MTA-STS's one-label wildcard.
+		buf = append(buf, strings.TrimPrefix(mx, "*")...)
+	}
+	buf = append(buf, " servername=hostname"...)
+	*scratch = buf
+	if len(buf) > MaxReply {
+		// A policy Postfix cannot take in: defer rather than downgrade.
+		s.log().Error("policy too large for a socketmap reply", "domain", domain, "bytes", len(buf))
+		return replyTooLarge
+	}
+	return buf
+}

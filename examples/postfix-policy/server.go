@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mtasts-go/mtasts/resolver"
+)
+
+// Defaults of Server.
+const (
+	DefaultMap          = "postfix"
+	DefaultIdleTimeout  = 2 * time.Minute // Postfix closes its own idle sockets after 10 s
+	DefaultReadTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultMaxConns     = 1024
+)
+
+// A Lookuper returns the MTA-STS policy in effect for a domain, as
+// resolver.Resolver.Lookup does. It must bound the time a lookup takes
+// (resolver.Options.FetchTimeout does).
+type Lookuper interface {
+	Lookup(ctx context.Context, domain string) (*resolver.Entry, error)
+}
+
+// Server answers Postfix socketmap lookups for smtp_tls_policy_maps with
+// the MTA-STS policy of the key's domain. Every field but Lookuper is
+// optional.
+type Server struct {
+	// Lookuper finds the policies, normally a *resolver.Resolver.
+	Lookuper Lookuper
+
+	// Map is the map name that requests must carry (the last field of
+	// socketmap:inet:host:port:name). Default DefaultMap.
+	Map string
+
+	// StrictTesting answers testing policies like enforce ones.
+	StrictTesting bool
+
+	// IdleTimeout is how long a connection may wait between requests
+	// (default DefaultIdleTimeout); ReadTimeout bounds the reading of one
+	// request once it has begun (DefaultReadTimeout), and WriteTimeout the
+	// writing of a reply (DefaultWriteTimeout).
+	IdleTimeout, ReadTimeout, WriteTimeout time.Duration
+
+	// MaxConns bounds the connections served at once; a connection beyond
+	// it is closed at once (Postfix then retries, and defers the mail if
+	// that fails too). Default DefaultMaxConns.
+	MaxConns int
+
+	// Log receives what happens. Default: slog.Default().
+	Log *slog.Logger
+}
+
+func (s *Server) mapName() string {
+	if s.Map == "" {
+		return DefaultMap
+	}
+	return s.Map
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Serve accepts connections on ln and answers their requests until ctx is
+// done or ln fails. It closes ln. When ctx is done it stops accepting,
+// lets each connection finish the request it is answering (the Lookuper
+// bounds that), closes them all and returns nil once they are all closed.
+// Otherwise it returns the error of Accept.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Lookuper == nil {
+		ln.Close()
+		return errors.New("postfix-policy: Server.Lookuper is nil")
+	}
+	maxConns := s.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	var (
+		mu       sync.Mutex
+		conns    = make(map[*conn]struct{})
+		wg       sync.WaitGroup
+		stopping = make(chan struct{})
+	)
+	// Lookups in flight go on when ctx is done, so that their answers
+	// reach Postfix; the Lookuper's own deadline bounds them.
+	lookupCtx := context.WithoutCancel(ctx)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-stopping:
+		}
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.stop()
+		}
+		mu.Unlock()
+	}()
+	defer func() {
+		close(stopping)
+		wg.Wait()
+	}()
+
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond) // out of file descriptors: breathe
+				continue
+			}
+			return err
+		}
+		c := &conn{s: s, nc: nc}
+		mu.Lock()
+		if ctx.Err() != nil || len(conns) >= maxConns {
+			mu.Unlock()
+			if ctx.Err() == nil {
+				s.log().Warn("too many connections, closing", "remote", nc.RemoteAddr().String(), "max", maxConns)
+			}
+			nc.Close()
+			continue
+		}
+		conns[c] = struct{}{}
+		wg.Add(1)
+		mu.Unlock()
+		go func() {
+			defer wg.Done()
+			c.serve(lookupCtx)
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+		}()
+	}
+}
+
+// conn is one client connection. Requests are answered in order, one at a
+// time, as Postfix sends them; replies to requests that arrived together
+// (pipelined) are flushed together.
+type conn struct {
+	s  *Server
+	nc net.Conn
+
+	mu      sync.Mutex // guards stopped against the read deadline
+	stopped bool
+}
+
+// stop makes the connection end once the request it is answering, if
+// any, has been answered.
+func (c *conn) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.nc.SetReadDeadline(time.Now())
+	c.mu.Unlock()
+}
+
+// waitRequest sets the read deadline for the wait for the next request and
+// reports whether the connection should go on.
+func (c *conn) waitRequest(idle time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return false
+	}
+	c.nc.SetReadDeadline(time.Now().Add(idle))
+	return true
+}
+
+func (c *conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	s := c.s
+	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
+	readTimeout := orDefault(s.ReadTimeout, DefaultReadTimeout)
+	writeTimeout := orDefault(s.WriteTimeout, DefaultWriteTimeout)
+	br := bufio.NewReaderSize(c.nc, 4096)
+	bw := bufio.NewWriterSize(c.nc, 4096)
+	req := make([]byte, MaxRequest)
+	var scratch []byte
+	for {
+		if !complete(br) {
+			if br.Buffered() == 0 {
+				// Wait for the next request under the idle deadline.
+				if !c.waitRequest(idle) {
+					return
+				}
+				if _, err := br.Peek(1); err != nil {
+					c.readFailed(err)
+					return
+				}
+			}
+			// It has begun: the rest gets ReadTimeout. The common request,
+			// sent in one write, is whole already and sets no deadline.
+			if !complete(br) {
+				c.mu.Lock()
+				if !c.stopped {
+					c.nc.SetReadDeadline(time.Now().Add(readTimeout))
+				}
+				c.mu.Unlock()
+			}
+		}
+		p, err := readNetstring(br, req, MaxRequest)
+		if err != nil {
+			c.readFailed(err)
+			if errors.Is(err, errMalformed) || errors.Is(err, errTooLong) {
+				c.lingeringClose(bw)
+			}
+			return
+		}
+		reply := s.answer(ctx, p, &scratch)
+		if bw.Buffered() == 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		}
+		if err := writeNetstring(bw, reply); err != nil {
+			s.log().Debug("write failed", "remote", c.nc.RemoteAddr().String(), "err", err)
+			return
+		}
+		// Flush unless another whole request is already here: pipelined
+		// requests get their replies in one write.
+		if !complete(br) {
+			if err := bw.Flush(); err != nil {
+				s.log().Debug("write failed", "remote", c.nc.RemoteAddr().String(), "err", err)
+				return
+			}
+		}
+	}
+}
+
+// complete reports whether br holds a whole netstring already, or enough
+// bytes to know that it is malformed: whether the next request can be read
+// without waiting for the network.
+func complete(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	n := 0
+	for i, c := range b {
+		if c == ':' {
+			return len(b) > i+n+1
+		}
+		if c < '0' || c > '9' || n > MaxRequest {
+			return true // malformed: settled already
+		}
+		n = n*10 + int(c-'0')
+	}
+	return false
+}
+
+func (c *conn) readFailed(err error) {
+	log := c.s.log()
+	remote := c.nc.RemoteAddr().String()
+	var ne net.Error
+	switch {
+	case err == io.EOF:
+	case errors.Is(err, errMalformed), errors.Is(err, errTooLong):
+		log.Warn("bad request, closing", "remote", remote, "err", err)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		c.mu.Lock()
+		stopped := c.stopped
+		c.mu.Unlock()
+		if !stopped {
+			log.Debug("idle or slow client, closing", "remote", remote)
+		}
+	default:
+		log.Debug("read failed", "remote", remote, "err", err)
+	}
+}
+
+// lingeringClose ends a connection whose client sent a bad request, after
+// the replies to the requests before it: it sends them, half-closes, and
+// reads what the client still sends for a moment, so that closing with
+// unread data does not reset the connection (a reset can make the client
+// lose replies it has not read yet).
+func (c *conn) lingeringClose(bw *bufio.Writer) {
+	c.nc.SetWriteDeadline(time.Now().Add(orDefault(c.s.WriteTimeout, DefaultWriteTimeout)))
+	if bw.Flush() != nil {
+		return
+	}
+	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
+	c.mu.Lock()
+	if !c.stopped {
+		c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	}
+	c.mu.Unlock()
+	io.CopyN(io.Discard, c.nc, 64<<10)
+}
