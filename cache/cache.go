@@ -160,6 +160,26 @@ func (c *Cache) Put(ctx context.Context, e *Entry) error {
 	return nil
 }
 
+// Touch makes e the entry of its domain in memory only, leaving the store
+// as it is. It is for changes not worth a store write, such as the time of a
+// TXT check that found the same id: a resolver revalidates every few
+// minutes, and a restart or a peer only revalidates a little sooner for not
+// knowing it. Like Put, it drops an entry that is not worth keeping.
+func (c *Cache) Touch(e *Entry) error {
+	if !e.valid() {
+		return ErrInvalid
+	}
+	lk := c.lock(e.domain)
+	lk.Lock()
+	defer lk.Unlock()
+	if !e.keep() {
+		c.remove(e.domain)
+		return nil
+	}
+	c.insert(e)
+	return nil
+}
+
 // Delete removes the entry of domain from memory and from the store. When
 // the store fails, the entry is gone from memory all the same and Delete
 // returns a [*StoreError].
@@ -167,12 +187,7 @@ func (c *Cache) Delete(ctx context.Context, domain string) error {
 	lk := c.lock(domain)
 	lk.Lock()
 	defer lk.Unlock()
-	b := c.idx.bucket(domain)
-	c.mu.Lock()
-	if n := c.idx.find(b, domain); n != nil {
-		c.unlink(b, n)
-	}
-	c.mu.Unlock()
+	c.remove(domain)
 	if c.store == nil {
 		return nil
 	}
@@ -343,6 +358,16 @@ func (c *Cache) insert(e *Entry) *node {
 		c.lru.Add(b, struct{}{})
 	}
 	return n
+}
+
+// remove removes the entry of domain from memory, if it is there.
+func (c *Cache) remove(domain string) {
+	b := c.idx.bucket(domain)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.idx.find(b, domain); n != nil {
+		c.unlink(b, n)
+	}
 }
 
 // unlink removes node n of bucket b, reporting whether it was there. The

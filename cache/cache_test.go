@@ -93,6 +93,34 @@ func TestCachePutReplaces(t *testing.T) {
 	}
 }
 
+// TestCacheTouch: Touch updates memory and leaves the store alone.
+func TestCacheTouch(t *testing.T) {
+	ctx := context.Background()
+	now := storetest.Now()
+	s := new(cache.MemoryStore)
+	c := cache.New(10, s)
+	e := entryAt(t, "example.com", "a", now, 3600)
+	if err := c.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(10 * time.Minute)
+	if err := c.Touch(e.WithCheckedAt(later)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Get("example.com", later); got == nil || !got.CheckedAt().Equal(later) {
+		t.Errorf("memory: %v", got)
+	}
+	if got, err := s.Get(ctx, "example.com"); err != nil || !got.CheckedAt().Equal(now) {
+		t.Errorf("store: %v, %v; want the entry as Put", got, err)
+	}
+	if err := c.Touch(entryAt(t, "example.com", "b", later, 0)); err != nil || c.Len() != 0 {
+		t.Errorf("Touch of a max_age 0 entry: %v, Len %d", err, c.Len())
+	}
+	if err := c.Touch(&cache.Entry{}); !errors.Is(err, cache.ErrInvalid) {
+		t.Errorf("Touch of an invalid entry: %v", err)
+	}
+}
+
 // TestCacheMaxAgeZero: a policy with max_age 0 is used once and not kept,
 // and it supersedes what was cached.
 func TestCacheMaxAgeZero(t *testing.T) {
