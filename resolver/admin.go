@@ -28,6 +28,7 @@ func (r *Resolver) Purge(ctx context.Context, domain string) error {
 		return err
 	}
 	r.failures.Remove(d)
+	r.noPolicy.Remove(d)
 	return r.cache.Delete(ctx, d)
 }
 
@@ -35,15 +36,16 @@ func (r *Resolver) Purge(ctx context.Context, domain string) error {
 // shared store, for the whole fleet).
 func (r *Resolver) PurgeAll(ctx context.Context) error {
 	r.failures.Purge()
+	r.noPolicy.Purge()
 	return r.cache.Purge(ctx)
 }
 
 // Refresh looks up domain's record and fetches its policy now, whatever the
-// id and any backoff, and returns the policy that applies afterwards. As
-// always, a failure does not replace a valid cached policy: the Entry
-// returned is then the cached one (Source stale), with the error of the
-// failed lookup or fetch. Without a cached policy, Refresh returns what
-// Lookup would.
+// id, any backoff or the record's state, and returns the policy that applies
+// afterwards. As always, a failure does not replace a valid cached policy:
+// the Entry returned is then the cached one, with the error of the failed
+// lookup or fetch (after a failed fetch its Source is stale). Without a
+// cached policy, Refresh returns what Lookup would.
 func (r *Resolver) Refresh(ctx context.Context, domain string) (*Entry, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed

@@ -15,10 +15,11 @@ type Action uint8
 
 // The actions (DESIGN §5).
 const (
-	// Deliver: deliver to this MX host over STARTTLS, with the
-	// configuration of Decision.TLSConfig, which validates the host's
-	// certificate under the policy (and, under enforce, fails the
-	// handshake when it is invalid; never fall back to plaintext).
+	// Deliver: deliver to this MX host with the configuration of
+	// Decision.TLSConfig, which validates the host's certificate under the
+	// policy. Under enforce (Decision.RequireTLS) STARTTLS is required and
+	// an invalid certificate fails the handshake: never fall back to
+	// plaintext. Under testing, failures are only reported.
 	Deliver Action = iota + 1
 	// DeliverWithoutSTS: no MTA-STS policy applies; deliver as usual
 	// (opportunistic TLS).
@@ -64,7 +65,7 @@ type Decision struct {
 	Domain   string         // the policy domain, normalised
 	MX       string         // the MX host, normalised
 	Mode     policy.Mode    // the mode of the policy applied; 0 if none
-	Policy   *policy.Policy // the policy applied, nil if none
+	Policy   *policy.Policy // the policy applied, nil if none; shared with the cache: do not modify
 	PolicyID string         // the id of the policy's record, if known
 	Source   Source
 	// Result is the RFC 8460 result type to report for this decision, ""
@@ -73,6 +74,10 @@ type Decision struct {
 	Result validate.ResultType
 	Reason string // one of the Reason constants
 	Err    error  // the failure behind Result or Defer, if any
+	// RequireTLS is true for Deliver under enforce: the MX host must offer
+	// STARTTLS and pass validation, or it is not delivered to (RFC 8461
+	// section 5).
+	RequireTLS bool
 
 	r *Resolver
 }
@@ -125,8 +130,11 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 // fetched), so that a domain that adds an MX host and a new policy together
 // is not refused for up to max_age (RFC 8461 section 5.1).
 //
-// Check returns an error only when it cannot decide: an invalid domain or
-// MX name (*DomainError), a closed resolver, or ctx done. Everything else,
+// An MX name that is not a host name (an IP address, a single label) matches
+// no policy: it is refused under enforce.
+//
+// Check returns an error only when it cannot decide: an invalid domain
+// (*DomainError), a closed resolver, or ctx done. Everything else,
 // including a failed fetch or a failed TXT lookup, is a Decision.
 func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, err error) {
 	if r.closed.Load() {
@@ -145,7 +153,7 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, 
 	}
 	h, err := Normalize(mx)
 	if err != nil {
-		return Decision{}, err
+		h = mx // not a host name (an address, a single label): it matches no policy
 	}
 	if e != nil {
 		// The Decision is built in place: copies of it were a third of a
@@ -154,30 +162,42 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, 
 		if dec.Action != Refuse || !r.mismatchDue(d) {
 			return dec, nil
 		}
-		if o, err := r.update(ctx, d, modeMismatch); err == nil && o.entry != nil {
-			r.apply(&dec, o.entry, h, o.source)
+		o, err := r.update(ctx, d, modeMismatch)
+		if err != nil {
+			return dec, nil // the cached policy stands
 		}
-		return dec, nil // or the cached policy stands
+		r.decide(&dec, o, d, h)
+		return dec, nil
+	}
+	if r.knownNoPolicy(d) {
+		return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonNoPolicy, r: r}, nil
 	}
 	o, err := r.update(ctx, d, modeDiscover)
 	if err != nil {
 		return Decision{Action: Defer, Domain: d, MX: h, Err: err, r: r}, err
 	}
+	r.decide(&dec, o, d, h)
+	return dec, nil
+}
+
+// decide sets d to the decision for MX host h of domain after an update
+// with outcome o.
+func (r *Resolver) decide(d *Decision, o *outcome, domain, h string) {
 	switch {
 	case o.entry != nil:
-		r.apply(&dec, o.entry, h, o.source)
-		return dec, nil
+		r.apply(d, o.entry, h, o.source)
 	case o.fetchErr != nil:
 		// RFC 8461 section 3.3: with no valid cached policy, deliver as if
 		// the domain had none, and report why.
 		fe := o.fetchErr.(*FetchError)
-		return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, PolicyID: o.id,
-			Result: fe.Result(), Reason: ReasonFetchFailed, Err: fe, r: r}, nil
+		*d = Decision{Action: DeliverWithoutSTS, Domain: domain, MX: h, PolicyID: o.id,
+			Result: fe.Result(), Reason: ReasonFetchFailed, Err: fe, r: r}
 	case o.dnsErr != nil:
-		return Decision{Action: r.opts.OnTemporaryError, Domain: d, MX: h,
-			Reason: ReasonTemporaryDNS, Err: o.dnsErr, r: r}, nil
+		*d = Decision{Action: r.opts.OnTemporaryError, Domain: domain, MX: h,
+			Reason: ReasonTemporaryDNS, Err: o.dnsErr, r: r}
+	default:
+		*d = Decision{Action: DeliverWithoutSTS, Domain: domain, MX: h, Reason: ReasonNoPolicy, r: r}
 	}
-	return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonNoPolicy, r: r}, nil
 }
 
 // mismatchRecheck is how long after one TXT check caused by a mismatching
@@ -204,7 +224,7 @@ func (r *Resolver) apply(d *Decision, e *cache.Entry, h string, src Source) {
 	case p.Mode == policy.ModeNone:
 		d.Action, d.Reason = DeliverWithoutSTS, ReasonModeNone
 	case validate.Allows(p, h):
-		d.Action, d.Reason = Deliver, ReasonMatch
+		d.Action, d.Reason, d.RequireTLS = Deliver, ReasonMatch, p.Mode == policy.ModeEnforce
 	case p.Mode == policy.ModeTesting:
 		// RFC 8461 section 5: deliver anyway, and report.
 		d.Action, d.Reason, d.Result = Deliver, ReasonMismatch, validate.ResultValidationFailure

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -135,9 +136,16 @@ type fetcher struct {
 	headerUA string
 }
 
-// addrsKey carries a lookup of the policy host's addresses started before
-// the fetch (concurrently with the TXT query).
-type addrsKey struct{}
+// targetKey carries, in a fetch's context, the policy host the fetch is for
+// and any lookup of its addresses started before the fetch (concurrently
+// with the TXT query). The dialer uses them for that host only: through a
+// proxy, it dials the proxy.
+type targetKey struct{}
+
+type target struct {
+	host    string
+	pending *pendingAddrs // nil: look the addresses up when dialling
+}
 
 type pendingAddrs struct {
 	done  chan struct{}
@@ -145,8 +153,12 @@ type pendingAddrs struct {
 	err   error
 }
 
-func newFetcher(d *dnsclient.Client, roots *x509.CertPool, port int, maxBody int64, proxy func(*http.Request) (*url.URL, error)) *fetcher {
+func newFetcher(d *dnsclient.Client, roots *x509.CertPool, port int, maxBody int64, timeout time.Duration, proxy func(*http.Request) (*url.URL, error)) *fetcher {
 	f := &fetcher{dns: d, maxBody: maxBody, headerUA: "mtasts-go (+https://github.com/mtasts-go/mtasts)"}
+	// net/http dials detached from the request's context (so that another
+	// request may use the connection), so every step needs a bound of its
+	// own, or a tarpit would hold a goroutine and a socket for ever.
+	f.dialer.Timeout = timeout
 	if port != 0 {
 		f.port = strconv.Itoa(port)
 	}
@@ -169,6 +181,8 @@ func newFetcher(d *dnsclient.Client, roots *x509.CertPool, port int, maxBody int
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 16 << 10,
+		TLSHandshakeTimeout:    timeout,
+		ResponseHeaderTimeout:  timeout,
 	}
 	f.client = &http.Client{
 		Transport: tr,
@@ -178,21 +192,25 @@ func newFetcher(d *dnsclient.Client, roots *x509.CertPool, port int, maxBody int
 	return f
 }
 
-// dial resolves the policy host through the resolver's own DNS and connects
-// to the first address that answers: IPv4 addresses first (looked up
-// concurrently with the TXT record), then, only if none answers or there is
-// none, IPv6 ones. One address family is enough to fetch a policy, and the
-// second lookup would cost every fetch a query.
+// dial connects to the policy host: its addresses come from the resolver's
+// own DNS, IPv4 first (looked up concurrently with the TXT record), then,
+// only if none answers or there is none, IPv6. One address family is
+// enough to fetch a policy, and the second lookup would cost every fetch a
+// query. Any other address (a proxy's) is dialled as net/http would.
 func (f *fetcher) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
+	t, ok := ctx.Value(targetKey{}).(target)
+	if !ok || host != t.host {
+		return f.dialer.DialContext(ctx, network, addr)
+	}
 	if f.port != "" {
 		port = f.port
 	}
 	var v4 []netip.Addr
-	if p, ok := ctx.Value(addrsKey{}).(*pendingAddrs); ok {
+	if p := t.pending; p != nil {
 		select {
 		case <-p.done:
 		case <-ctx.Done():
@@ -238,12 +256,15 @@ func (f *fetcher) prefetchAddrs(ctx context.Context, host string) (context.Conte
 		p.addrs, p.err = f.dns.Addrs(ctx, host, dns.TypeA)
 		close(p.done)
 	}()
-	return context.WithValue(ctx, addrsKey{}, p), func() { cancel(); <-p.done }
+	return context.WithValue(ctx, targetKey{}, target{host: host, pending: p}), func() { cancel(); <-p.done }
 }
 
 // fetch gets and parses the policy of domain. ctx bounds the whole fetch.
 func (f *fetcher) fetch(ctx context.Context, domain string) (*policy.Policy, []policy.Warning, error) {
 	host := "mta-sts." + domain
+	if t, ok := ctx.Value(targetKey{}).(target); !ok || t.host != host {
+		ctx = context.WithValue(ctx, targetKey{}, target{host: host})
+	}
 	fail := func(kind FetchKind, status int, err error) (*policy.Policy, []policy.Warning, error) {
 		return nil, nil, &FetchError{Kind: kind, Host: host, Status: status, Err: err}
 	}

@@ -39,9 +39,9 @@ func (s Source) String() string {
 
 // Entry is a domain's policy as the resolver knows it.
 type Entry struct {
-	Domain    string // the policy domain, normalised
-	ID        string // the id of the _mta-sts record the policy was fetched for
-	Policy    *policy.Policy
+	Domain    string           // the policy domain, normalised
+	ID        string           // the id of the _mta-sts record the policy was fetched for
+	Policy    *policy.Policy   // shared with the cache: do not modify
 	Warnings  []policy.Warning // what the parser noted, for a policy fetched by this call
 	Source    Source
 	FetchedAt time.Time
@@ -89,6 +89,9 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) (*Entry, error) {
 	}
 	if e := r.cachedEntry(d); e != nil {
 		return publicEntry(e, nil, cachedSource(e)), nil
+	}
+	if r.knownNoPolicy(d) {
+		return nil, nil
 	}
 	o, err := r.update(ctx, d, modeDiscover)
 	if err != nil {

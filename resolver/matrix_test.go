@@ -59,7 +59,7 @@ var faults = []fault{
 	{"content_type_params", httpFault(testserver.ContentType(`TEXT/Plain; Charset="UTF-8"; format=flowed`)), Deliver, ""},
 	{"body_over_64k", httpFault(testserver.LargeBody(64<<10 + 1)), DeliverWithoutSTS, validate.ResultSTSPolicyInvalid},
 	{"body_exactly_64k", httpFault(testserver.LargeBody(64 << 10)), Deliver, ""},
-	{"gzip_bomb", httpFault(testserver.GzipBomb(10 << 20)), DeliverWithoutSTS, validate.ResultSTSPolicyInvalid},
+	{"gzip_bomb", httpFault(testserver.GzipBomb(1 << 20)), DeliverWithoutSTS, validate.ResultSTSPolicyInvalid},
 	{"slow_headers_past_deadline", httpFault(testserver.SlowHeaders(5 * time.Second)), DeliverWithoutSTS, validate.ResultSTSPolicyFetchError},
 	{"trickled_body_past_deadline", httpFault(testserver.Trickle(100 * time.Millisecond)), DeliverWithoutSTS, validate.ResultSTSPolicyFetchError},
 	{"connection_reset", httpFault(testserver.ConnReset), DeliverWithoutSTS, validate.ResultSTSPolicyFetchError},

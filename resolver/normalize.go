@@ -38,7 +38,7 @@ func Normalize(name string) (string, error) {
 	if err != nil {
 		return "", &DomainError{Name: name, Err: fmt.Errorf("%w: %v", ErrInvalidDomain, err)}
 	}
-	if n, ok := normalizeASCII(a); ok {
+	if n, ok := normalizeASCII(a); ok && !strings.HasSuffix(a, ".") {
 		return n, nil
 	}
 	return "", &DomainError{Name: name, Err: ErrInvalidDomain}

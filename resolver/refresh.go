@@ -25,10 +25,11 @@ func (r *Resolver) refreshLoop() {
 	}
 }
 
-// refreshDue revalidates, one at a time, every cached policy that is due:
-// within RefreshBefore of its expiry (less a per-domain jitter, so that a
-// fleet does not refresh in step), and past half its max_age. It returns
-// how many it revalidated.
+// refreshDue starts a background revalidation of every cached policy that
+// is due: within RefreshBefore of its expiry (less a per-domain jitter, so
+// that a fleet does not refresh in step), and past half its max_age, which
+// makes the revalidation refetch it. At most maxBackground run at once; the
+// others wait for the next tick. It returns how many it started.
 func (r *Resolver) refreshDue(ctx context.Context) int {
 	n := 0
 	for e := range r.cache.All() {
@@ -45,8 +46,9 @@ func (r *Resolver) refreshDue(ctx context.Context) int {
 		if e.Expires().Sub(now) > window {
 			continue
 		}
-		r.update(ctx, e.Domain(), modeRevalidate)
-		n++
+		if r.background(e.Domain()) {
+			n++
+		}
 	}
 	return n
 }

@@ -276,6 +276,7 @@ func TestStoryProactiveRefresh(t *testing.T) {
 	if n := s.r.refreshDue(ctx); n != 1 {
 		t.Fatalf("refreshed %d policies 13 h before expiry, want 1", n)
 	}
+	s.idle()
 	s.counts(2, 2)
 	e, _ := s.r.Lookup(ctx, domain)
 	if e.Expires.Sub(s.clk.Now()) != 7*24*time.Hour {

@@ -28,7 +28,11 @@ const (
 
 	DefaultRevalidateInterval = 5 * time.Minute
 	DefaultRefreshBefore      = 24 * time.Hour
+	DefaultNoPolicyTTL        = 5 * time.Minute
 )
+
+// maxBackground bounds the background revalidations running at once.
+const maxBackground = 16
 
 // FetchBackoff is how long the resolver waits after a failed fetch before
 // fetching the same policy id again (RFC 8461 section 3.3: "five minutes or
@@ -109,6 +113,13 @@ type Options struct {
 	// half its max_age. Default 24 hours.
 	RefreshBefore time.Duration
 
+	// NoPolicyTTL is how long the resolver remembers that a domain has no
+	// usable _mta-sts record (none, several, or an invalid one), sparing a
+	// TXT query per delivery to the many domains without MTA-STS. A domain
+	// that starts publishing a policy is seen that much later, as with a
+	// DNS negative cache. Default 5 minutes; negative disables it.
+	NoPolicyTTL time.Duration
+
 	// OnTemporaryError is the action when the _mta-sts TXT lookup fails
 	// temporarily (SERVFAIL, REFUSED, a timeout) and no valid policy is
 	// cached: whether the domain has a policy is unknown. Defer (the
@@ -161,6 +172,8 @@ type Resolver struct {
 	cache      *cache.Cache
 	failures   *lru.Cache[string, failure]   // failed fetches with nothing cached
 	mismatches *lru.Cache[string, time.Time] // last TXT check caused by a mismatching MX
+	noPolicy   *lru.Cache[string, time.Time] // domains without a usable record, until when
+	bgSlots    chan struct{}                 // one per background revalidation running
 	refreshing sync.Map                      // domain → struct{}: a background refresh is running
 
 	ctx    context.Context // cancelled by Close; bounds all shared work
@@ -188,6 +201,9 @@ func New(opts Options) (*Resolver, error) {
 	if opts.RefreshBefore <= 0 {
 		opts.RefreshBefore = DefaultRefreshBefore
 	}
+	if opts.NoPolicyTTL == 0 {
+		opts.NoPolicyTTL = DefaultNoPolicyTTL
+	}
 	switch opts.OnTemporaryError {
 	case 0:
 		opts.OnTemporaryError = Defer
@@ -208,9 +224,11 @@ func New(opts Options) (*Resolver, error) {
 		r.clock = time.Now
 	}
 	r.dns = dnsclient.New(opts.DNS, opts.DNSTimeout)
-	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.Proxy)
+	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.FetchTimeout, opts.Proxy)
 	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
 	r.mismatches, _ = lru.New[string, time.Time](maxFailures)
+	r.noPolicy, _ = lru.New[string, time.Time](maxFailures)
+	r.bgSlots = make(chan struct{}, maxBackground)
 	r.cache = cache.New(opts.CacheSize, opts.Store)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if opts.Store != nil {
@@ -243,6 +261,9 @@ func (r *Resolver) Close() error {
 	r.closed.Store(true)
 	r.mu.Unlock()
 	r.cancel()
+	// Since Go 1.23 this also cancels the transport's dials in progress,
+	// which run detached from the request that started them.
+	r.fetch.client.CloseIdleConnections()
 	r.wg.Wait()
 	return nil
 }
@@ -252,6 +273,20 @@ func (r *Resolver) storeError(err error) {
 	if err != nil && r.opts.Events.StoreError != nil {
 		r.opts.Events.StoreError(err)
 	}
+}
+
+// rememberNoPolicy notes that domain has no usable record, for NoPolicyTTL.
+func (r *Resolver) rememberNoPolicy(domain string, now time.Time) {
+	if r.opts.NoPolicyTTL > 0 {
+		r.noPolicy.Add(domain, now.Add(r.opts.NoPolicyTTL))
+	}
+}
+
+// knownNoPolicy reports whether domain was lately found to have no usable
+// record.
+func (r *Resolver) knownNoPolicy(domain string) bool {
+	until, ok := r.noPolicy.Get(domain)
+	return ok && r.clock().Before(until)
 }
 
 // start registers a goroutine of the resolver's own, or reports that the

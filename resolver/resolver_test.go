@@ -177,19 +177,32 @@ func TestInvalidInput(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct{ domain, mx string }{
 		{"", "mx.example.test"},
-		{"example.test", ""},
 		{"localhost", "mx.example.test"},
 		{"exa mple.test", "mx.example.test"},
-		{"example.test", "[192.0.2.1]"},
 		{"192.0.2.1", "mx.example.test"},
-		{"example.test", "192.0.2.1"},
 		{"-bad.test", "mx.example.test"},
+		{"a.test..", "mx.example.test"},
 	} {
 		_, err := r.Check(ctx, tc.domain, tc.mx)
 		var de *DomainError
 		if !errors.As(err, &de) || !errors.Is(err, ErrInvalidDomain) {
 			t.Errorf("Check(%q, %q) = %v, want a *DomainError", tc.domain, tc.mx, err)
 		}
+	}
+}
+
+func TestMXThatIsNoHostNameMatchesNothing(t *testing.T) {
+	w, r := newTest(t)
+	w.AddDomain(domain, testserver.Policy{Mode: "enforce", MX: []string{goodMX}, MaxAge: 86400})
+	for _, mx := range []string{"", "[192.0.2.1]", "192.0.2.1", "mx1", "mx1.example.test.."} {
+		d, err := r.Check(context.Background(), domain, mx)
+		if err != nil || d.Action != Refuse || d.Result != validate.ResultValidationFailure {
+			t.Errorf("Check(%q) = %+v, %v; want Refuse", mx, d, err)
+		}
+	}
+	d, err := r.Check(context.Background(), domain, goodMX)
+	if err != nil || d.Action != Deliver || !d.RequireTLS {
+		t.Errorf("matching MX under enforce: %+v, %v; want Deliver with RequireTLS", d, err)
 	}
 }
 

@@ -16,180 +16,323 @@ const (
 	// modeDiscover: nothing usable is cached (RFC 8461 section 3).
 	modeDiscover updateMode = iota
 	// modeRevalidate: a cached policy is due for a TXT check; a new id,
-	// or a policy past half its max_age, is refetched.
+	// or a policy past half its max_age, is refetched, the latter even
+	// when the TXT lookup fails (section 10.2).
 	modeRevalidate
 	// modeMismatch: an MX host failed a cached enforce policy: check the
 	// TXT record before refusing, and fetch if the id changed (DESIGN §4).
 	modeMismatch
-	// modeForce: fetch whatever the id (Resolver.Refresh).
+	// modeForce: fetch whatever the id and any backoff (Resolver.Refresh).
 	modeForce
 )
 
+// storeTimeout bounds a Store operation. It is separate from the fetch's
+// deadline, so that a policy fetched late in its deadline is still stored.
+const storeTimeout = 5 * time.Second
+
 // outcome is the result of one update, shared by every caller that asked
-// for the domain meanwhile.
+// for the domain meanwhile. It is not modified once the update ends.
 type outcome struct {
 	entry    *cache.Entry     // the policy that applies now, or nil
 	source   Source           // where entry came from
 	warnings []policy.Warning // the parser's, for a policy fetched now
 	id       string           // the record's id, if a record was found
-	dnsErr   error            // a *DNSError: the TXT lookup failed temporarily
-	fetchErr error            // a *FetchError
+	dnsErr   error            // a *DNSError: the TXT lookup failed temporarily, no policy cached
+	fetchErr error            // a *FetchError, no policy cached
 	stale    error            // why a cached policy was kept: a failed lookup or fetch
+	closed   bool             // the resolver closed during the update
+	events   []func()         // the hooks to call once the update is over
 }
+
+// emit queues a call of an Events hook. Hooks run after the shared work,
+// in the goroutine of the caller that started it, so that a hook may call
+// the Resolver without deadlocking on its own update.
+func (o *outcome) emit(f func()) { o.events = append(o.events, f) }
 
 // update runs one update of domain for every concurrent caller
 // (singleflight). The shared work runs under the resolver's own context and
 // deadline, so a caller that gives up does not cancel it for the others.
 func (r *Resolver) update(ctx context.Context, domain string, mode updateMode) (*outcome, error) {
-	ch := r.group.DoChan(domain, func() (any, error) {
+	key := domain
+	if mode == modeForce {
+		key = "force\x00" + domain // a forced fetch never settles for another update's result
+	}
+	led := false // written by the shared work, read after its result arrives
+	ch := r.group.DoChan(key, func() (any, error) {
+		led = true
 		if !r.start() {
 			return nil, ErrClosed
 		}
 		defer r.wg.Done()
 		wctx, cancel := context.WithTimeout(r.ctx, r.opts.FetchTimeout)
 		defer cancel()
-		return r.updateNow(wctx, domain, mode), nil
+		o := r.updateNow(wctx, domain, mode)
+		if o.closed {
+			return nil, ErrClosed
+		}
+		return o, nil
 	})
 	select {
 	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val.(*outcome), nil
+		return r.settle(res.Val, res.Err, led)
 	case <-ctx.Done():
+		// The hooks of the shared work still run, once it is over.
+		if r.start() {
+			go func() {
+				defer r.wg.Done()
+				res := <-ch
+				r.settle(res.Val, res.Err, led)
+			}()
+		}
 		return nil, ctx.Err()
 	}
 }
 
+// settle runs the hooks of an update (in the caller that led it) and
+// returns its outcome as it stands now: a cached policy that expired while
+// the update ran no longer applies (RFC 8461 section 3.3); the failure that
+// kept it then stands alone.
+func (r *Resolver) settle(v any, err error, led bool) (*outcome, error) {
+	if err != nil {
+		return nil, err
+	}
+	o := v.(*outcome)
+	if led {
+		for _, f := range o.events {
+			f()
+		}
+	}
+	// A policy fetched by this update applies to the delivery at hand even
+	// with max_age 0.
+	if o.entry == nil || o.source == SourceFetched || !o.entry.Expired(r.clock()) {
+		return o, nil
+	}
+	lapsed := &outcome{id: o.id}
+	var de *DNSError
+	var fe *FetchError
+	switch {
+	case errors.As(o.stale, &fe):
+		lapsed.fetchErr = fe
+	case errors.As(o.stale, &de) && de.Temporary:
+		lapsed.dnsErr = de
+	}
+	return lapsed, nil
+}
+
 // updateNow looks up the record and, when needed, fetches the policy (RFC
-// 8461 sections 3 and 5.1). A valid cached policy is never replaced by a
-// failure, only by a newly fetched valid policy (section 3.3).
+// 8461 sections 3, 5.1 and 10.2). A valid cached policy is never replaced
+// by a failure, only by a newly fetched valid policy (section 3.3).
 func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode) *outcome {
+	o := &outcome{}
 	now := r.clock()
 	old := r.cache.Peek(domain)
 	if old != nil && (old.Policy() == nil || old.Expired(now)) {
 		old = nil // an expired policy must not be applied
 	}
+	fctx := ctx
 	if old == nil {
-		// A peer sharing the store may have fetched it.
-		e, err := r.cache.Load(ctx, domain, now)
-		if err == nil && e.Policy() != nil {
-			return &outcome{entry: e, source: cachedSource(e), id: e.ID()}
+		if mode != modeForce {
+			// A peer sharing the store may have fetched it.
+			if e := r.load(o, domain, now); e != nil {
+				o.entry, o.source, o.id = e, cachedSource(e), e.ID()
+				return o
+			}
 		}
-		if !errors.Is(err, cache.ErrMiss) {
-			r.storeError(err)
+		if _, backoff := r.failures.Peek(domain); !backoff {
+			// A fetch is likely: look the policy host's addresses up at
+			// the same time as the record, to save a round trip.
+			var stop func()
+			fctx, stop = r.fetch.prefetchAddrs(ctx, "mta-sts."+domain)
+			defer stop()
 		}
 	}
 
-	// The policy host's addresses are looked up at the same time as the
-	// record, to save a round trip.
-	fctx, stop := r.fetch.prefetchAddrs(ctx, "mta-sts."+domain)
-	defer stop()
 	txts, err := r.dns.TXT(ctx, "_mta-sts."+domain)
 	var rec policy.Record
 	if err == nil {
 		rec, err = policy.ParseTXT(txts)
 	}
 	if err != nil {
-		var de *DNSError
-		temporary := errors.As(err, &de) && de.Temporary
 		if old != nil {
 			// RFC 8461 sections 3.1 and 3.3: neither a failed lookup nor a
-			// vanished record removes a cached policy.
-			return r.keep(ctx, old, now, nil, err)
+			// vanished record removes a cached policy; and section 10.2:
+			// a policy due for refresh is fetched whatever the record
+			// says, so that blocking the record cannot make it lapse.
+			if mode == modeForce || mode == modeRevalidate && pastHalf(old, now) {
+				return r.refetch(ctx, fctx, o, old, old.ID(), now, mode, err)
+			}
+			return r.keep(o, old, now, nil, err)
 		}
-		if temporary {
-			return &outcome{dnsErr: err}
+		var de *DNSError
+		if errors.As(err, &de) && de.Temporary {
+			o.dnsErr = err
+			return o
 		}
-		return &outcome{} // no usable record: no policy
+		r.rememberNoPolicy(domain, now)
+		return o // no usable record: no policy
 	}
 
-	o := &outcome{id: rec.ID}
+	o.id = rec.ID
 	if old != nil {
-		due := mode == modeForce || rec.ID != old.ID() ||
-			mode == modeRevalidate && now.Sub(old.FetchedAt()) >= old.Policy().MaxAgeDuration()/2
+		due := mode == modeForce || rec.ID != old.ID() || mode == modeRevalidate && pastHalf(old, now)
 		if !due {
-			return r.keep(ctx, old, now, nil, nil)
+			if f, ok := old.LastFailure(); ok && f.ID != rec.ID {
+				old = old.WithoutFailure() // the id that failed is gone
+			}
+			return r.keep(o, old, now, nil, nil)
 		}
-		if f, ok := old.LastFailure(); ok && mode != modeForce && f.ID == rec.ID && now.Before(f.At.Add(FetchBackoff)) {
-			return &outcome{entry: old, source: SourceStale, id: old.ID()}
-		}
-	} else if f, ok := r.failures.Get(domain); ok && mode != modeForce && f.id == rec.ID && now.Before(f.at.Add(FetchBackoff)) {
+		return r.refetch(ctx, fctx, o, old, rec.ID, now, mode, nil)
+	}
+	if f, ok := r.failures.Get(domain); ok && mode != modeForce && f.id == rec.ID && now.Before(f.at.Add(FetchBackoff)) {
 		// RFC 8461 section 3.3: after a failed fetch, wait five minutes
 		// before trying again for the same id; a new id may be fetched.
 		o.fetchErr = f.err
 		return o
 	}
-
 	p, warnings, err := r.fetch.fetch(fctx, domain)
 	if err != nil {
-		if h := r.opts.Events.FetchFailed; h != nil {
-			h(domain, rec.ID, err)
-		}
-		if old != nil {
-			return r.keep(ctx, old, now, &cache.Failure{At: now, ID: rec.ID, Err: err.Error()}, err)
+		if r.ctx.Err() != nil {
+			o.closed = true // a closing resolver is no failure of the domain
+			return o
 		}
 		r.failures.Add(domain, failure{id: rec.ID, at: now, err: err})
+		if h := r.opts.Events.FetchFailed; h != nil {
+			o.emit(func() { h(domain, rec.ID, err) })
+		}
 		o.fetchErr = err
 		return o
 	}
-	e := cache.NewEntry(domain, rec.ID, p, now)
-	r.install(ctx, e, warnings)
-	o.entry, o.source, o.warnings = e, SourceFetched, warnings
+	r.install(o, cache.NewEntry(domain, rec.ID, p, now), warnings, nil)
 	return o
 }
 
-// keep goes on with the cached policy old after a revalidation: it records
-// the check (and the failure, if any) and reports a stale policy.
-func (r *Resolver) keep(ctx context.Context, old *cache.Entry, now time.Time, f *cache.Failure, cause error) *outcome {
+// pastHalf reports whether e is past half its max_age at now.
+func pastHalf(e *cache.Entry, now time.Time) bool {
+	return now.Sub(e.FetchedAt()) >= e.Policy().MaxAgeDuration()/2
+}
+
+// refetch fetches the policy of a domain whose cached policy old is still
+// valid, for the record id id. cause is why the TXT check did not give the
+// id, if it did not.
+func (r *Resolver) refetch(ctx, fctx context.Context, o *outcome, old *cache.Entry, id string, now time.Time, mode updateMode, cause error) *outcome {
+	domain := old.Domain()
+	if f, ok := old.LastFailure(); ok && mode != modeForce && f.ID == id && now.Before(f.At.Add(FetchBackoff)) {
+		return r.keep(o, old, now, nil, cause) // backing off this id (RFC 8461 section 3.3)
+	}
+	p, warnings, err := r.fetch.fetch(fctx, domain)
+	if err != nil {
+		if r.ctx.Err() != nil {
+			o.closed = true
+			return o
+		}
+		// RFC 8461 section 6: a failed refresh of a none policy is not
+		// reportable.
+		if h := r.opts.Events.FetchFailed; h != nil && old.Policy().Mode != policy.ModeNone {
+			o.emit(func() { h(domain, id, err) })
+		}
+		return r.keep(o, old, now, &cache.Failure{At: now, ID: id, Err: err.Error()}, err)
+	}
+	r.install(o, cache.NewEntry(domain, id, p, now), warnings, old)
+	return o
+}
+
+// keep goes on with the cached policy old: it records the check, and the
+// failure if there is one, and reports a stale policy.
+func (r *Resolver) keep(o *outcome, old *cache.Entry, now time.Time, f *cache.Failure, cause error) *outcome {
 	e := old.WithCheckedAt(now)
-	src := cachedSource(old)
 	if f != nil {
 		e = e.WithFailure(*f)
-		src = SourceStale
+		r.put(o, e) // worth storing: the backoff survives a restart
+	} else {
+		r.cache.Touch(e) // only the check time changed
 	}
-	r.storeError(r.cache.Put(ctx, e))
-	if cause != nil {
-		if h := r.opts.Events.ServedStale; h != nil {
-			h(old.Domain(), old.ID(), cause)
-		}
+	if h := r.opts.Events.ServedStale; h != nil && cause != nil && old.Policy().Mode != policy.ModeNone {
+		domain, id := old.Domain(), old.ID()
+		o.emit(func() { h(domain, id, cause) })
 	}
-	return &outcome{entry: e, source: src, id: e.ID(), stale: cause}
+	o.entry, o.source, o.stale = e, cachedSource(e), cause
+	if o.id == "" {
+		o.id = e.ID()
+	}
+	return o
 }
 
 // install caches a newly fetched valid policy, replacing whatever was
-// cached, and reports the change.
-func (r *Resolver) install(ctx context.Context, e *cache.Entry, warnings []policy.Warning) {
-	domain, prev := e.Domain(), r.cache.Peek(e.Domain())
-	r.storeError(r.cache.Put(ctx, e))
+// cached (prev, if known), and reports the change.
+func (r *Resolver) install(o *outcome, e *cache.Entry, warnings []policy.Warning, prev *cache.Entry) {
+	domain := e.Domain()
+	if prev == nil {
+		prev = r.cache.Peek(domain)
+	}
+	r.put(o, e)
 	r.failures.Remove(domain)
+	r.noPolicy.Remove(domain)
+	o.entry, o.source, o.warnings, o.id = e, SourceFetched, warnings, e.ID()
 	ev := r.opts.Events
 	if ev.Fetched != nil {
-		ev.Fetched(domain, e.ID(), e.Policy(), warnings)
+		o.emit(func() { ev.Fetched(domain, e.ID(), e.Policy(), warnings) })
 	}
 	if prev == nil || prev.Policy() == nil {
 		return
 	}
 	if ev.Changed != nil && prev.ID() != e.ID() {
-		ev.Changed(domain, prev.ID(), e.ID())
+		o.emit(func() { ev.Changed(domain, prev.ID(), e.ID()) })
 	}
 	if ev.Downgraded != nil && e.Policy().Mode < prev.Policy().Mode {
-		ev.Downgraded(domain, prev.Policy(), e.Policy())
+		o.emit(func() { ev.Downgraded(domain, prev.Policy(), e.Policy()) })
 	}
 }
 
-// background starts a revalidation of domain unless one is running.
-func (r *Resolver) background(domain string) {
+// put caches e in memory and in the Store.
+func (r *Resolver) put(o *outcome, e *cache.Entry) {
+	ctx, cancel := context.WithTimeout(r.ctx, storeTimeout)
+	defer cancel()
+	r.storeFailed(o, r.cache.Put(ctx, e))
+}
+
+// load reads domain's unexpired entry through the Store, or returns nil.
+func (r *Resolver) load(o *outcome, domain string, now time.Time) *cache.Entry {
+	ctx, cancel := context.WithTimeout(r.ctx, storeTimeout)
+	defer cancel()
+	e, err := r.cache.Load(ctx, domain, now)
+	if err == nil && e.Policy() != nil {
+		return e
+	}
+	if !errors.Is(err, cache.ErrMiss) {
+		r.storeFailed(o, err)
+	}
+	return nil
+}
+
+// storeFailed reports a failure of the Store, if err is one.
+func (r *Resolver) storeFailed(o *outcome, err error) {
+	if h := r.opts.Events.StoreError; h != nil && err != nil && r.ctx.Err() == nil {
+		o.emit(func() { h(err) })
+	}
+}
+
+// background starts a revalidation of domain unless one is running or too
+// many are; it reports whether it started one.
+func (r *Resolver) background(domain string) bool {
 	if _, busy := r.refreshing.LoadOrStore(domain, struct{}{}); busy {
-		return
+		return false
+	}
+	select {
+	case r.bgSlots <- struct{}{}:
+	default:
+		r.refreshing.Delete(domain) // saturated: the next check will try again
+		return false
 	}
 	if !r.start() {
+		<-r.bgSlots
 		r.refreshing.Delete(domain)
-		return
+		return false
 	}
 	go func() {
 		defer r.wg.Done()
+		defer func() { <-r.bgSlots }()
 		defer r.refreshing.Delete(domain)
 		r.update(r.ctx, domain, modeRevalidate)
 	}()
+	return true
 }
