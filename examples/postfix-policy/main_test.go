@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,12 +39,13 @@ func TestBinary(t *testing.T) {
 	add("servfail.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.servfail.test"}, MaxAge: 86400})
 	w.Fault("_mta-sts.servfail.test", testserver.ServFail)
 
+	sock, cacheDir := t.TempDir()+"/socket", t.TempDir()
 	for _, tc := range []struct {
 		name    string
 		args    []string
 		queries [][2]string
 	}{
-		{"default", nil, [][2]string{
+		{"default", []string{"-listen", "127.0.0.1:0"}, [][2]string{
 			{"postfix enforce.test", enforceReply},
 			{"postfix ENFORCE.test.", enforceReply},
 			{"postfix testing.test", "NOTFOUND "},
@@ -50,14 +55,14 @@ func TestBinary(t *testing.T) {
 			{"postfix [192.0.2.1]", "NOTFOUND "},
 			{"mtasts enforce.test", "PERM unknown map"},
 		}},
-		{"strict_testing_map", []string{"-strict-testing", "-map", "mtasts", "-cache-dir", t.TempDir()}, [][2]string{
+		{"strict_testing_map_unix", []string{"-listen", "unix:" + sock, "-strict-testing", "-map", "mtasts", "-cache-dir", cacheDir}, [][2]string{
 			{"mtasts testing.test", "OK secure match=mx.testing.test servername=hostname"},
 			{"mtasts enforce.test", enforceReply},
 			{"postfix enforce.test", "PERM unknown map"},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append(append([]string{"-listen", "127.0.0.1:0", "-timeout", "5s"}, world...), tc.args...)
+			args := append(append([]string{"-timeout", "5s"}, world...), tc.args...)
 			cmd := exec.Command(bin, args...)
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
@@ -95,10 +100,19 @@ func TestBinary(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatalf("no listening line; stderr:\n%s", log.String())
 			}
-			if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
+			network := "tcp"
+			if addr == sock {
+				network = "unix"
+			} else if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
 				t.Fatalf("listening on %q", addr)
 			}
-			c := dial(t, addr)
+			nc, err := net.DialTimeout(network, addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(20 * time.Second))
+			c := &client{t: t, nc: nc, br: bufio.NewReader(nc)}
 			for _, q := range tc.queries {
 				if got := c.query(q[0]); got != q[1] {
 					t.Errorf("%q: got %q, want %q", q[0], got, q[1])
@@ -123,6 +137,14 @@ func TestBinary(t *testing.T) {
 			}
 			if !strings.Contains(log.String(), "msg=stopped") {
 				t.Errorf("no stopped line; stderr:\n%s", log.String())
+			}
+			if network == "unix" {
+				if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("socket file left behind: %v", err)
+				}
+				if _, err := os.Stat(filepath.Join(cacheDir, "enforce.test.json")); err != nil {
+					t.Errorf("-cache-dir: %v", err)
+				}
 			}
 		})
 	}

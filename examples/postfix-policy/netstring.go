@@ -76,10 +76,8 @@ func readNetstring(r *bufio.Reader, buf []byte, max int) ([]byte, error) {
 
 // writeNetstring writes payload as one netstring.
 func writeNetstring(w *bufio.Writer, payload []byte) error {
-	var head [12]byte
-	h := strconv.AppendInt(head[:0], int64(len(payload)), 10)
-	h = append(h, ':')
-	w.Write(h)
+	h := strconv.AppendInt(w.AvailableBuffer(), int64(len(payload)), 10)
+	w.Write(append(h, ':'))
 	w.Write(payload)
 	return w.WriteByte(',') // a bufio.Writer's error sticks: this returns the first
 }

@@ -163,6 +163,11 @@ type conn struct {
 	s  *Server
 	nc net.Conn
 
+	// The deadlines set last. They are moved only when they come within
+	// a slack of what they should be, not on every request: setting one
+	// costs more than answering from the cache.
+	rdl, wdl time.Time
+
 	mu      sync.Mutex // guards stopped against the read deadline
 	stopped bool
 }
@@ -176,17 +181,24 @@ func (c *conn) stop() {
 	c.mu.Unlock()
 }
 
-// waitRequest sets the read deadline for the wait for the next request and
-// reports whether the connection should go on.
-func (c *conn) waitRequest(idle time.Duration) bool {
+// setReadDeadline moves the read deadline to now+d unless it is within slack
+// of that already, and reports whether the connection should go on.
+func (c *conn) setReadDeadline(now time.Time, d, slack time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
 		return false
 	}
-	c.nc.SetReadDeadline(time.Now().Add(idle))
+	if want := now.Add(d); c.rdl.Before(want.Add(-slack)) || c.rdl.After(want) {
+		c.rdl = want
+		c.nc.SetReadDeadline(want)
+	}
 	return true
 }
+
+// slack is how far a deadline may be from its ideal: a tenth of the
+// timeout, at most a second.
+func slack(d time.Duration) time.Duration { return min(d/10, time.Second) }
 
 func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
@@ -194,15 +206,17 @@ func (c *conn) serve(ctx context.Context) {
 	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
 	readTimeout := orDefault(s.ReadTimeout, DefaultReadTimeout)
 	writeTimeout := orDefault(s.WriteTimeout, DefaultWriteTimeout)
+	idleSlack, readSlack, writeSlack := slack(idle), slack(readTimeout), slack(writeTimeout)
 	br := bufio.NewReaderSize(c.nc, 4096)
 	bw := bufio.NewWriterSize(c.nc, 4096)
 	req := make([]byte, MaxRequest)
 	var scratch []byte
+	now := time.Now()
 	for {
 		if !complete(br) {
 			if br.Buffered() == 0 {
 				// Wait for the next request under the idle deadline.
-				if !c.waitRequest(idle) {
+				if !c.setReadDeadline(now, idle, idleSlack) {
 					return
 				}
 				if _, err := br.Peek(1); err != nil {
@@ -212,12 +226,8 @@ func (c *conn) serve(ctx context.Context) {
 			}
 			// It has begun: the rest gets ReadTimeout. The common request,
 			// sent in one write, is whole already and sets no deadline.
-			if !complete(br) {
-				c.mu.Lock()
-				if !c.stopped {
-					c.nc.SetReadDeadline(time.Now().Add(readTimeout))
-				}
-				c.mu.Unlock()
+			if !complete(br) && !c.setReadDeadline(time.Now(), readTimeout, readSlack) {
+				return
 			}
 		}
 		p, err := readNetstring(br, req, MaxRequest)
@@ -229,8 +239,10 @@ func (c *conn) serve(ctx context.Context) {
 			return
 		}
 		reply := s.answer(ctx, p, &scratch)
-		if bw.Buffered() == 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		now = time.Now()
+		if want := now.Add(writeTimeout); c.wdl.Before(want.Add(-writeSlack)) {
+			c.wdl = want
+			c.nc.SetWriteDeadline(want)
 		}
 		if err := writeNetstring(bw, reply); err != nil {
 			s.log().Debug("write failed", "remote", c.nc.RemoteAddr().String(), "err", err)

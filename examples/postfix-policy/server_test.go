@@ -79,7 +79,13 @@ func (w tWriter) Write(p []byte) (int, error) {
 // the address.
 func serve(t testing.TB, s *Server) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return serveOn(t, "tcp", "127.0.0.1:0", s)
+}
+
+// serveOn is serve on another network, "tcp" or "unix".
+func serveOn(t testing.TB, network, addr string, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
