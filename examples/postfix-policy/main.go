@@ -156,6 +156,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			Downgraded: func(domain string, old, new *policy.Policy) {
 				log.Warn("policy downgraded", "domain", domain, "old", old.Mode.String(), "new", new.Mode.String())
 			},
+			FetchFailed: func(domain, id string, err error) {
+				log.Warn("policy fetch failed", "domain", domain, "id", id, "err", err)
+			},
 			ServedStale: func(domain, id string, err error) {
 				log.Warn("refresh failed, cached policy still applies", "domain", domain, "id", id, "err", err)
 			},

@@ -21,9 +21,14 @@ var (
 	replyTooLarge   = []byte("TEMP policy too large for a socketmap reply")
 )
 
+// answerBuf is what a connection keeps from one answer to the next.
+type answerBuf struct {
+	reply []byte // an OK reply is built here
+	key   string // the last key, so that a repeated one costs no allocation
+}
+
 // answer returns the reply payload for one request payload ("<map> <key>").
-// buf is scratch space for the reply, reused from one request to the next.
-func (s *Server) answer(ctx context.Context, req []byte, buf *[]byte) []byte {
+func (s *Server) answer(ctx context.Context, req []byte, buf *answerBuf) []byte {
 	name, key, _ := bytes.Cut(req, []byte{' '})
 	if string(name) != s.mapName() {
 		s.log().Debug("unknown map", "map", string(name))
@@ -36,7 +41,10 @@ func (s *Server) answer(ctx context.Context, req []byte, buf *[]byte) []byte {
 	if len(key) == 0 || key[0] == '.' || key[0] == '[' {
 		return replyNotFound
 	}
-	domain, err := resolver.Normalize(string(key))
+	if string(key) != buf.key {
+		buf.key = string(key)
+	}
+	domain, err := resolver.Normalize(buf.key)
 	if err != nil {
 		s.log().Debug("not a domain", "key", string(key), "err", err)
 		return replyNotFound
@@ -54,7 +62,8 @@ func (s *Server) answer(ctx context.Context, req []byte, buf *[]byte) []byte {
 	case errors.As(err, &fe):
 		// The record is there but the policy could not be fetched: deliver
 		// without MTA-STS (RFC 8461 section 3.3, DESIGN §5), never defer.
-		s.log().Info("policy fetch failed", "domain", domain, "result", fe.Result(), "err", err)
+		// Logged once per fetch by the resolver's FetchFailed event.
+		s.log().Debug("no policy: fetch failed", "domain", domain, "result", fe.Result(), "err", err)
 		return replyNotFound
 	case errors.As(err, &de) && !de.Temporary:
 		// The DNS is known to be broken for the name (a CNAME loop): it has
@@ -78,7 +87,7 @@ func (s *Server) answer(ctx context.Context, req []byte, buf *[]byte) []byte {
 // policyReply returns the reply for a policy in effect: NOTFOUND for mode
 // none, and for testing unless StrictTesting; else "OK secure match=...
 // servername=hostname".
-func (s *Server) policyReply(domain string, p *policy.Policy, scratch *[]byte) []byte {
+func (s *Server) policyReply(domain string, p *policy.Policy, scratch *answerBuf) []byte {
 	switch {
 	case p.Mode == policy.ModeEnforce:
 	case p.Mode == policy.ModeTesting && s.StrictTesting:
@@ -90,7 +99,7 @@ func (s *Server) policyReply(domain string, p *policy.Policy, scratch *[]byte) [
 		// be a Postfix syntax error, so say nothing rather than that.
 		return replyNotFound
 	}
-	buf := append((*scratch)[:0], "OK secure match="...)
+	buf := append(scratch.reply[:0], "OK secure match="...)
 	for i, mx := range p.MX {
 		if i > 0 {
 			buf = append(buf, ':')
@@ -100,7 +109,7 @@ func (s *Server) policyReply(domain string, p *policy.Policy, scratch *[]byte) [
 		buf = append(buf, strings.TrimPrefix(mx, "*")...)
 	}
 	buf = append(buf, " servername=hostname"...)
-	*scratch = buf
+	scratch.reply = buf
 	if len(buf) > MaxReply {
 		// A policy Postfix cannot take in: defer rather than downgrade.
 		s.log().Error("policy too large for a socketmap reply", "domain", domain, "bytes", len(buf))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mtasts-go/mtasts/resolver"
@@ -47,7 +48,9 @@ type Server struct {
 	// IdleTimeout is how long a connection may wait between requests
 	// (default DefaultIdleTimeout); ReadTimeout bounds the reading of one
 	// request once it has begun (DefaultReadTimeout), and WriteTimeout the
-	// writing of a reply (DefaultWriteTimeout).
+	// writing of a reply (DefaultWriteTimeout). Each holds to within a
+	// tenth of itself (at most a second) less: deadlines are not moved on
+	// every request.
 	IdleTimeout, ReadTimeout, WriteTimeout time.Duration
 
 	// MaxConns bounds the connections served at once; a connection beyond
@@ -126,9 +129,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond) // out of file descriptors: breathe
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
+				// Out of file descriptors, or a client gone before
+				// Accept: serve the others and try again shortly.
+				s.log().Warn("accept", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
 				continue
 			}
 			return err
@@ -210,7 +218,7 @@ func (c *conn) serve(ctx context.Context) {
 	br := bufio.NewReaderSize(c.nc, 4096)
 	bw := bufio.NewWriterSize(c.nc, 4096)
 	req := make([]byte, MaxRequest)
-	var scratch []byte
+	var scratch answerBuf
 	now := time.Now()
 	for {
 		if !complete(br) {
