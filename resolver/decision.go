@@ -57,6 +57,7 @@ const (
 	ReasonMismatch     = "mx does not match the policy"
 	ReasonFetchFailed  = "policy could not be fetched"
 	ReasonTemporaryDNS = "_mta-sts lookup failed temporarily"
+	ReasonSkipped      = "MTA-STS skipped for the domain by the operator"
 )
 
 // Decision is the verdict for one MX host of one domain.
@@ -64,7 +65,7 @@ type Decision struct {
 	Action   Action
 	Domain   string         // the policy domain, normalised
 	MX       string         // the MX host, normalised
-	Mode     policy.Mode    // the mode of the policy applied; 0 if none
+	Mode     policy.Mode    // the mode applied (the policy's, unless Options.Overrides forces enforce); 0 if none
 	Policy   *policy.Policy // the policy applied, nil if none; shared with the cache: do not modify
 	PolicyID string         // the id of the policy's record, if known
 	Source   Source
@@ -102,6 +103,11 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 	var p *policy.Policy
 	if d.Policy != nil && d.Mode != policy.ModeNone {
 		p = d.Policy
+		if p.Mode != d.Mode { // an operator's ForceEnforce
+			forced := *p
+			forced.Mode = d.Mode
+			p = &forced
+		}
 	}
 	opts := validate.Options{Report: report}
 	if d.r != nil {
@@ -154,6 +160,9 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, 
 	h, err := Normalize(mx)
 	if err != nil {
 		h = mx // not a host name (an address, a single label): it matches no policy
+	}
+	if len(r.opts.Overrides) > 0 && r.opts.Overrides[d] == Skip {
+		return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonSkipped, r: r}, nil
 	}
 	if e != nil {
 		// The Decision is built in place: copies of it were a third of a
@@ -220,12 +229,15 @@ func (r *Resolver) mismatchDue(domain string) bool {
 func (r *Resolver) apply(d *Decision, e *cache.Entry, h string, src Source) {
 	p := e.Policy()
 	*d = Decision{Domain: e.Domain(), MX: h, Mode: p.Mode, Policy: p, PolicyID: e.ID(), Source: src, r: r}
+	if d.Mode == policy.ModeTesting && len(r.opts.Overrides) > 0 && r.opts.Overrides[d.Domain] == ForceEnforce {
+		d.Mode = policy.ModeEnforce
+	}
 	switch {
-	case p.Mode == policy.ModeNone:
+	case d.Mode == policy.ModeNone:
 		d.Action, d.Reason = DeliverWithoutSTS, ReasonModeNone
 	case validate.Allows(p, h):
-		d.Action, d.Reason, d.RequireTLS = Deliver, ReasonMatch, p.Mode == policy.ModeEnforce
-	case p.Mode == policy.ModeTesting:
+		d.Action, d.Reason, d.RequireTLS = Deliver, ReasonMatch, d.Mode == policy.ModeEnforce
+	case d.Mode == policy.ModeTesting:
 		// RFC 8461 section 5: deliver anyway, and report.
 		d.Action, d.Reason, d.Result = Deliver, ReasonMismatch, validate.ResultValidationFailure
 	default:

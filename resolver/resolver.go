@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -120,6 +121,11 @@ type Options struct {
 	// DNS negative cache. Default 5 minutes; negative disables it.
 	NoPolicyTTL time.Duration
 
+	// Overrides are an operator's exceptions, per policy domain (any case,
+	// A-labels or U-labels): Skip never applies MTA-STS to the domain,
+	// ForceEnforce applies its testing policy as if it were enforce.
+	Overrides map[string]Override
+
 	// OnTemporaryError is the action when the _mta-sts TXT lookup fails
 	// temporarily (SERVFAIL, REFUSED, a timeout) and no valid policy is
 	// cached: whether the domain has a policy is unknown. Defer (the
@@ -130,6 +136,21 @@ type Options struct {
 	// Events receive what happens to policies. Optional.
 	Events Events
 }
+
+// Override is an operator's exception for one domain (Options.Overrides).
+type Override uint8
+
+// The overrides.
+const (
+	// Skip: deliver to the domain without MTA-STS, without even looking
+	// its policy up (for a domain whose broken policy an operator has
+	// chosen to ignore).
+	Skip Override = iota + 1
+	// ForceEnforce: apply the domain's policy as enforce when it says
+	// testing (for a domain an operator knows to be ready). Mode none and
+	// no policy stay as they are.
+	ForceEnforce
+)
 
 // Events are hooks called when something happens to a domain's policy.
 // Every field is optional. The hooks are called synchronously, possibly
@@ -219,6 +240,18 @@ func New(opts Options) (*Resolver, error) {
 		opts.DNS = servers
 	}
 	opts.DNS = append([]string(nil), opts.DNS...)
+	overrides := make(map[string]Override, len(opts.Overrides))
+	for d, o := range opts.Overrides {
+		n, err := Normalize(d)
+		if err != nil {
+			return nil, err
+		}
+		if o != Skip && o != ForceEnforce {
+			return nil, fmt.Errorf("resolver: override of %s: unknown value %d", d, o)
+		}
+		overrides[n] = o
+	}
+	opts.Overrides = overrides
 	r := &Resolver{opts: opts, clock: opts.Clock}
 	if r.clock == nil {
 		r.clock = time.Now

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mtasts-go/mtasts/internal/testserver"
+	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/validate"
 )
 
@@ -345,5 +346,40 @@ func TestIPv6OnlyPolicyHost(t *testing.T) {
 	}
 	if w.Queries("mta-sts."+domain, dns.TypeAAAA) != 1 {
 		t.Errorf("AAAA queries: %d", w.Queries("mta-sts."+domain, dns.TypeAAAA))
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	w, r := newTest(t, func(o *Options) {
+		o.Overrides = map[string]Override{"Skipped.Test.": Skip, "forced.test": ForceEnforce}
+	})
+	w.AddDomain("skipped.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.skipped.test"}, MaxAge: 86400})
+	w.AddDomain("forced.test", testserver.Policy{Mode: "testing", MX: []string{"mx.forced.test"}, MaxAge: 86400})
+	ctx := context.Background()
+	d, err := r.Check(ctx, "skipped.test", "evil.example.net")
+	if err != nil || d.Action != DeliverWithoutSTS || d.Reason != ReasonSkipped {
+		t.Fatalf("skipped: %+v, %v", d, err)
+	}
+	if n := w.Queries("_mta-sts.skipped.test", dns.TypeTXT); n != 0 {
+		t.Fatalf("skipped domain looked up %d times", n)
+	}
+	d, err = r.Check(ctx, "forced.test", "evil.example.net")
+	if err != nil || d.Action != Refuse || d.Mode != policy.ModeEnforce {
+		t.Fatalf("forced, other MX: %+v, %v", d, err)
+	}
+	d, err = r.Check(ctx, "forced.test", "mx.forced.test")
+	if err != nil || d.Action != Deliver || !d.RequireTLS {
+		t.Fatalf("forced, matching MX: %+v, %v", d, err)
+	}
+	// The TLS configuration enforces too: a handshake without a
+	// certificate fails.
+	if err := d.TLSConfig(nil).VerifyConnection(tls.ConnectionState{Version: tls.VersionTLS13}); err == nil {
+		t.Fatal("forced enforce: the handshake check passed without a certificate")
+	}
+	if d.Policy.Mode != policy.ModeTesting {
+		t.Fatal("the cached policy was modified")
+	}
+	if _, err := New(Options{DNS: []string{"127.0.0.1:1"}, Overrides: map[string]Override{"x.test": 9}}); err == nil {
+		t.Fatal("an unknown override was accepted")
 	}
 }
