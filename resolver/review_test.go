@@ -129,7 +129,7 @@ func TestStoryRefreshWhileRecordBlocked(t *testing.T) {
 		t.Fatalf("%d fetches, want the refetch", f)
 	}
 	s.clk.Advance(24 * time.Hour) // the first fetch would have expired
-	s.expect(s.check(otherMX), Refuse, "1", SourceCache)
+	s.expect(s.check(otherMX), Refuse, "1", SourceCache, SourceFetched)
 }
 
 func TestStoryPolicyExpiringDuringUpdateIsNotApplied(t *testing.T) {
