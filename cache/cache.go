@@ -113,12 +113,8 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 	if c.store == nil {
 		return nil, ErrMiss
 	}
-	lk := c.lock(domain)
-	lk.Lock()
-	defer lk.Unlock()
-	if e := c.Get(domain, now); e != nil {
-		return e, nil // loaded by another caller meanwhile
-	}
+	// The store is read without the domain's lock, so that a slow store
+	// holds up only this call; what memory gained meanwhile wins.
 	e, err := c.store.Get(ctx, domain)
 	switch {
 	case errors.Is(err, ErrMiss):
@@ -127,6 +123,12 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 		return nil, &StoreError{Op: "get", Domain: domain, Err: err}
 	case !e.valid() || e.domain != domain || e.Expired(now):
 		return nil, ErrMiss
+	}
+	lk := c.lock(domain)
+	lk.Lock()
+	defer lk.Unlock()
+	if cur := c.Get(domain, now); cur != nil {
+		return cur, nil // put or loaded by another caller meanwhile
 	}
 	return &c.insert(e).e, nil
 }
@@ -160,23 +162,30 @@ func (c *Cache) Put(ctx context.Context, e *Entry) error {
 	return nil
 }
 
-// Touch makes e the entry of its domain in memory only, leaving the store
-// as it is. It is for changes not worth a store write, such as the time of a
-// TXT check that found the same id: a resolver revalidates every few
-// minutes, and a restart or a peer only revalidates a little sooner for not
-// knowing it. Like Put, it drops an entry that is not worth keeping.
+// Touch replaces, in memory only, the domain's entry with e when memory
+// holds a version of the same policy (same id, policy and expiry): a newer
+// check time or failure record. It is for changes not worth a store write,
+// such as a TXT check that found the same id (a resolver revalidates every
+// few minutes; a restart or a peer only revalidates a little sooner for not
+// knowing it), and it never takes a lock that store I/O holds. When memory
+// holds another policy, or none, Touch does nothing: what was put meanwhile
+// wins.
 func (c *Cache) Touch(e *Entry) error {
 	if !e.valid() {
 		return ErrInvalid
 	}
-	lk := c.lock(e.domain)
-	lk.Lock()
-	defer lk.Unlock()
-	if !e.keep() {
-		c.remove(e.domain)
+	b := c.idx.bucket(e.domain)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.idx.find(b, e.domain)
+	if cur == nil || cur.e.id != e.id || cur.e.policy != e.policy || cur.e.expires != e.expires {
 		return nil
 	}
-	c.insert(e)
+	n := &node{e: *e}
+	if cur.used.Load() != 0 {
+		n.used.Store(1)
+	}
+	c.idx.put(b, n)
 	return nil
 }
 
@@ -298,20 +307,25 @@ func (c *Cache) Warm(ctx context.Context, now time.Time) (int, error) {
 	if c.store == nil {
 		return 0, nil
 	}
-	loaded := 0
+	// Collect first, insert after: the store's Range may hold locks of
+	// its own that its Put, called under the cache's locks, needs too.
+	var found []*Entry
 	err := c.store.Range(ctx, func(e *Entry) bool {
-		if !e.valid() || e.Expired(now) {
-			return true
+		if e.valid() && !e.Expired(now) {
+			found = append(found, e)
 		}
+		return len(found) < c.size
+	})
+	loaded := 0
+	for _, e := range found {
 		lk := c.lock(e.domain)
 		lk.Lock()
-		if c.Get(e.domain, now) == nil {
+		if c.Get(e.domain, now) == nil && c.Len() < c.size {
 			c.insert(e)
 			loaded++
 		}
 		lk.Unlock()
-		return c.Len() < c.size
-	})
+	}
 	if err != nil {
 		return loaded, &StoreError{Op: "range", Err: err}
 	}

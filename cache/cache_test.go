@@ -113,8 +113,16 @@ func TestCacheTouch(t *testing.T) {
 	if got, err := s.Get(ctx, "example.com"); err != nil || !got.CheckedAt().Equal(now) {
 		t.Errorf("store: %v, %v; want the entry as Put", got, err)
 	}
-	if err := c.Touch(entryAt(t, "example.com", "b", later, 0)); err != nil || c.Len() != 0 {
-		t.Errorf("Touch of a max_age 0 entry: %v, Len %d", err, c.Len())
+	// Another policy in memory than the one touched: Touch does nothing.
+	newer := entryAt(t, "example.com", "b", later, 3600)
+	if err := c.Put(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Touch(e.WithCheckedAt(later.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Get("example.com", later); got == nil || got.ID() != "b" {
+		t.Errorf("Touch of an older policy replaced the newer: %v", got)
 	}
 	if err := c.Touch(&cache.Entry{}); !errors.Is(err, cache.ErrInvalid) {
 		t.Errorf("Touch of an invalid entry: %v", err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // DirStore is the default persistent [Store]: one file per domain in a
@@ -90,7 +91,13 @@ func (s *DirStore) Get(ctx context.Context, domain string) (*Entry, error) {
 // read reads and decodes one file. Errors other than fs.ErrNotExist are
 // *fs.PathError values.
 func (s *DirStore) read(name string) (*Entry, error) {
-	f, err := os.Open(name)
+	// Not a regular file (a FIFO would block the open itself): no entry.
+	if fi, err := os.Lstat(name); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

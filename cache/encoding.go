@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,10 +13,11 @@ import (
 )
 
 // MaxEncodedSize is the largest encoded entry that stores write or read:
-// 128 KiB, twice what a policy body may be when fetched (RFC 8461 leaves the
-// limit to the sender; this project reads at most 64 KiB). Anything larger is
-// not an entry.
-const MaxEncodedSize = 128 << 10
+// 256 KiB. A policy body is at most 64 KiB when fetched (RFC 8461 leaves the
+// limit to the sender; this project reads at most 64 KiB), and JSON at worst
+// doubles it (every '"' or '\' escaped); the rest is the envelope and a
+// failure text of at most 1 KiB. Anything larger is not an entry.
+const MaxEncodedSize = 256 << 10
 
 // encodingVersion is the version of the encoding that MarshalBinary writes.
 const encodingVersion = 1
@@ -76,10 +78,15 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	if f := e.failure; f != nil {
 		x.Failure = &encodedFailure{At: f.At.UTC(), ID: f.ID, Err: f.Err}
 	}
-	body, err := json.Marshal(&x)
-	if err != nil {
+	// Without HTML escaping: "<" in a policy's extension would otherwise
+	// take six bytes.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&x); err != nil {
 		return nil, fmt.Errorf("cache: entry %q: %w", e.domain, err)
 	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	var sum [4]byte
 	crc := crc32.Checksum(body, castagnoli)
 	sum[0], sum[1], sum[2], sum[3] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
@@ -139,10 +146,9 @@ func ParseEntry(data []byte) (*Entry, error) {
 		return nil, corrupt("id without a policy")
 	}
 	if f := x.Failure; f != nil {
-		if len(f.Err) > maxFailureText {
-			return nil, corrupt("failure text too long")
-		}
-		e.failure = &Failure{At: time.Unix(f.At.Unix(), 0).UTC(), ID: f.ID, Err: f.Err}
+		// The failure is side information: an over-long text is cut,
+		// never a reason to lose the policy.
+		e.failure = &Failure{At: time.Unix(f.At.Unix(), 0).UTC(), ID: f.ID, Err: failureText(f.Err)}
 	}
 	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mtasts-go/mtasts/policy"
 )
@@ -101,12 +102,26 @@ func (e *Entry) WithCheckedAt(t time.Time) *Entry {
 // its text is capped at 1 KiB.
 func (e *Entry) WithFailure(f Failure) *Entry {
 	f.At = time.Unix(f.At.Unix(), 0).UTC()
-	if len(f.Err) > maxFailureText {
-		f.Err = f.Err[:maxFailureText]
-	}
+	f.Err = failureText(f.Err)
 	c := *e
 	c.failure = &f
 	return &c
+}
+
+// failureText makes s valid UTF-8 of at most maxFailureText bytes, cut at a
+// character boundary, so that it encodes and decodes to itself: the text
+// often quotes what a remote server sent, and it must never make the entry
+// that carries it unreadable.
+func failureText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxFailureText {
+		return s
+	}
+	n := maxFailureText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // WithoutFailure returns a copy of e with no failure recorded.

@@ -3,9 +3,11 @@ package cache_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/mtasts-go/mtasts/cache"
@@ -184,7 +186,7 @@ func TestEncodingErrors(t *testing.T) {
 		t.Errorf("MarshalBinary(nil) = %v", err)
 	}
 	var mx []string
-	for i := 0; i < 6000; i++ {
+	for i := 0; i < 12000; i++ { // 12000 lines of 36 bytes: over MaxEncodedSize
 		mx = append(mx, "mx"+strings.Repeat("x", 20)+".example")
 	}
 	huge := cache.NewEntry("x.example", "1", &policy.Policy{Mode: policy.ModeEnforce, MaxAge: 60, MX: mx}, storetest.Now())
@@ -239,4 +241,53 @@ func FuzzParseEntry(f *testing.F) {
 			t.Fatal(d)
 		}
 	})
+}
+
+// TestFailureTextNeverCorruptsTheEntry: a failure text that is long, cut in
+// the middle of a character, or not UTF-8 at all still gives an entry that
+// decodes, with its policy.
+func TestFailureTextNeverCorruptsTheEntry(t *testing.T) {
+	p := &policy.Policy{Mode: policy.ModeEnforce, MaxAge: 3600, MX: []string{"mx.example.net"}}
+	for name, text := range map[string]string{
+		"odd_prefix_then_multibyte": "x" + strings.Repeat("\u00e9", 600),
+		"invalid_utf8":              strings.Repeat("\xff\xfe", 700),
+		"quotes_and_angles":         strings.Repeat(`"<>&\`, 400),
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := cache.NewEntry("example.com", "1", p, storetest.Now()).
+				WithFailure(cache.Failure{At: storetest.Now(), ID: "2", Err: text})
+			b, err := e.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := cache.ParseEntry(b)
+			if err != nil {
+				t.Fatalf("ParseEntry of our own encoding: %v", err)
+			}
+			f, ok := back.LastFailure()
+			if !ok || back.Policy() == nil || len(f.Err) > 1024 || !utf8.ValidString(f.Err) {
+				t.Fatalf("decoded %+v, failure %q", back, f.Err)
+			}
+		})
+	}
+}
+
+// TestPolicyOfHTMLCharactersFitsTheStore: a valid policy near 64 KiB whose
+// extension values are all characters that JSON may escape still encodes.
+func TestPolicyOfHTMLCharactersFitsTheStore(t *testing.T) {
+	var exts []policy.Extension
+	for i := 0; len(exts)*40 < 60000; i++ {
+		exts = append(exts, policy.Extension{Key: fmt.Sprintf("x%d", i), Value: strings.Repeat(`<"`, 16)})
+	}
+	p := &policy.Policy{Mode: policy.ModeEnforce, MaxAge: 3600, MX: []string{"mx.example.net"}, Extensions: exts}
+	if n := len(p.String()); n > 64<<10 {
+		t.Fatalf("test policy is %d bytes", n)
+	}
+	b, err := cache.NewEntry("example.com", "1", p, storetest.Now()).MarshalBinary()
+	if err != nil {
+		t.Fatalf("MarshalBinary: %v", err)
+	}
+	if _, err := cache.ParseEntry(b); err != nil {
+		t.Fatal(err)
+	}
 }

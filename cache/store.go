@@ -19,7 +19,9 @@ type Store interface {
 	// Get returns the entry of domain, or an error wrapping ErrMiss if
 	// there is none.
 	Get(ctx context.Context, domain string) (*Entry, error)
-	// Put stores e under e.Domain(), replacing any entry of that domain.
+	// Put stores e under e.Domain(), replacing any entry of that domain:
+	// the last writer wins, so a fleet sharing a store must only put what
+	// it has just fetched (as the resolver does), never an old entry back.
 	Put(ctx context.Context, e *Entry) error
 	// Delete removes the entry of domain. Deleting a missing entry is not
 	// an error.
@@ -27,7 +29,9 @@ type Store interface {
 	// Range calls f for each stored entry, in no particular order, until f
 	// returns false. An entry added or removed during Range may or may not
 	// be seen. Range returns an error when the store could not be read
-	// through; entries already passed to f stay valid.
+	// through; entries already passed to f stay valid. f may call the
+	// store's other methods, so Range must not hold a lock of its own that
+	// they take while it calls f.
 	Range(ctx context.Context, f func(*Entry) bool) error
 }
 

@@ -88,8 +88,10 @@ type Decision struct {
 // testing or enforce policy, the policy's certificate validation (see
 // validate.TLSConfig): under enforce an invalid certificate fails the
 // handshake; under testing it is only reported, through
-// Options.Events.TLSResult. Without a policy, base's own verification
-// applies unchanged.
+// Options.Events.TLSResult. Without a policy (or under mode none), base's
+// own verification applies unchanged: for opportunistic TLS, which accepts
+// any certificate (RFC 7435), pass a base with InsecureSkipVerify set; the
+// policy's verification replaces it where a policy applies.
 func (d *Decision) TLSConfig(base *tls.Config) *tls.Config {
 	return d.TLSConfigReport(base, nil)
 }

@@ -242,10 +242,11 @@ func (r *Resolver) keep(o *outcome, old *cache.Entry, now time.Time, f *cache.Fa
 	e := old.WithCheckedAt(now)
 	if f != nil {
 		e = e.WithFailure(*f)
-		r.put(o, e) // worth storing: the backoff survives a restart
-	} else {
-		r.cache.Touch(e) // only the check time changed
 	}
+	// In memory only: a store shared by a fleet may hold a newer policy
+	// that a peer fetched, which writing old back would roll back. The
+	// check time and the backoff are cheap to learn again after a restart.
+	r.cache.Touch(e)
 	if h := r.opts.Events.ServedStale; h != nil && cause != nil && old.Policy().Mode != policy.ModeNone {
 		domain, id := old.Domain(), old.ID()
 		o.emit(func() { h(domain, id, cause) })
