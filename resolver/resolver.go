@@ -153,9 +153,11 @@ const (
 )
 
 // Events are hooks called when something happens to a domain's policy.
-// Every field is optional. The hooks are called synchronously, possibly
-// from several goroutines at once: keep them fast and safe for concurrent
-// use.
+// Every field is optional. A hook is called once per event, after the
+// lookup or fetch that caused it is over, from the goroutine of the call
+// that started it (a Check, a Lookup, a Refresh or a background refresh),
+// so it may call the Resolver itself. Hooks may run on several goroutines
+// at once: keep them fast and safe for concurrent use.
 type Events struct {
 	// Fetched: a policy was fetched and is valid.
 	Fetched func(domain, id string, p *policy.Policy, warnings []policy.Warning)
