@@ -138,7 +138,7 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 				return o
 			}
 		}
-		if _, backoff := r.failures.Peek(domain); !backoff {
+		if f, ok := r.failures.Peek(domain); !ok || !now.Before(f.at.Add(FetchBackoff)) {
 			// A fetch is likely: look the policy host's addresses up at
 			// the same time as the record, to save a round trip.
 			var stop func()
@@ -159,7 +159,7 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 			// a policy due for refresh is fetched whatever the record
 			// says, so that blocking the record cannot make it lapse.
 			if mode == modeForce || mode == modeRevalidate && pastHalf(old, now) {
-				return r.refetch(ctx, fctx, o, old, old.ID(), now, mode, err)
+				return r.refetch(fctx, o, old, old.ID(), now, mode, err)
 			}
 			return r.keep(o, old, now, nil, err)
 		}
@@ -181,7 +181,7 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 			}
 			return r.keep(o, old, now, nil, nil)
 		}
-		return r.refetch(ctx, fctx, o, old, rec.ID, now, mode, nil)
+		return r.refetch(fctx, o, old, rec.ID, now, mode, nil)
 	}
 	if f, ok := r.failures.Get(domain); ok && mode != modeForce && f.id == rec.ID && now.Before(f.at.Add(FetchBackoff)) {
 		// RFC 8461 section 3.3: after a failed fetch, wait five minutes
@@ -214,7 +214,7 @@ func pastHalf(e *cache.Entry, now time.Time) bool {
 // refetch fetches the policy of a domain whose cached policy old is still
 // valid, for the record id id. cause is why the TXT check did not give the
 // id, if it did not.
-func (r *Resolver) refetch(ctx, fctx context.Context, o *outcome, old *cache.Entry, id string, now time.Time, mode updateMode, cause error) *outcome {
+func (r *Resolver) refetch(fctx context.Context, o *outcome, old *cache.Entry, id string, now time.Time, mode updateMode, cause error) *outcome {
 	domain := old.Domain()
 	if f, ok := old.LastFailure(); ok && mode != modeForce && f.ID == id && now.Before(f.At.Add(FetchBackoff)) {
 		return r.keep(o, old, now, nil, cause) // backing off this id (RFC 8461 section 3.3)
