@@ -42,18 +42,24 @@ type SyntaxError struct {
 
 // Error renders the error as "policy: line N: \"key\": reason".
 func (e *SyntaxError) Error() string {
+	return describe("policy: ", e.Line, e.Key, e.Err.Error())
+}
+
+// describe renders prefix, then "line N: " and "\"key\": " when known, then
+// text.
+func describe(prefix string, line int, key, text string) string {
 	b := make([]byte, 0, 64)
-	b = append(b, "policy: "...)
-	if e.Line > 0 {
+	b = append(b, prefix...)
+	if line > 0 {
 		b = append(b, "line "...)
-		b = strconv.AppendInt(b, int64(e.Line), 10)
+		b = strconv.AppendInt(b, int64(line), 10)
 		b = append(b, ": "...)
 	}
-	if e.Key != "" {
-		b = strconv.AppendQuote(b, e.Key)
+	if key != "" {
+		b = strconv.AppendQuote(b, key)
 		b = append(b, ": "...)
 	}
-	b = append(b, e.Err.Error()...)
+	b = append(b, text...)
 	return string(b)
 }
 
@@ -109,16 +115,5 @@ type Warning struct {
 // String renders the warning as "line 3: "foo": unknown key kept as an
 // extension".
 func (w Warning) String() string {
-	b := make([]byte, 0, 64)
-	if w.Line > 0 {
-		b = append(b, "line "...)
-		b = strconv.AppendInt(b, int64(w.Line), 10)
-		b = append(b, ": "...)
-	}
-	if w.Key != "" {
-		b = strconv.AppendQuote(b, w.Key)
-		b = append(b, ": "...)
-	}
-	b = append(b, w.Code.String()...)
-	return string(b)
+	return describe("", w.Line, w.Key, w.Code.String())
 }
