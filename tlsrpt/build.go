@@ -1,0 +1,152 @@
+package tlsrpt
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// maxJSONInt is the largest integer I-JSON carries exactly (RFC 7493).
+const maxJSONInt = 1<<53 - 1
+
+// ReportOptions say who sends the reports that [Recorder.Reports] builds.
+type ReportOptions struct {
+	// OrganizationName is the organization responsible for the reports.
+	// Required.
+	OrganizationName string
+	// ContactInfo is the address of those responsible, an ASCII
+	// addr-spec whose domain, in lower-case A-labels, is the submitter
+	// named in file names and mail headers ("tlsrpt@mail.example.com").
+	// Required.
+	ContactInfo string
+	// UniqueID, letters and digits only, tells apart the reports of
+	// several sending MTAs that share a contact-info domain: it goes into
+	// report ids and file names. Optional.
+	UniqueID string
+}
+
+func (o ReportOptions) check() error {
+	switch {
+	case o.OrganizationName == "":
+		return fmt.Errorf("tlsrpt: %w: no organization name", ErrBadReport)
+	case !validAddrSpec(o.ContactInfo):
+		return fmt.Errorf("tlsrpt: %w: contact-info %q is not an ASCII addr-spec with a lower-case domain", ErrBadReport, o.ContactInfo)
+	case alnumOnly(o.UniqueID) != o.UniqueID:
+		return fmt.Errorf("tlsrpt: %w: unique id %q is not letters and digits", ErrBadReport, o.UniqueID)
+	}
+	return nil
+}
+
+// Reports builds the reports of the UTC day that contains day, one per
+// policy domain, sorted by domain, for a day that is over by the
+// recorder's clock (else ErrDayNotOver). Building leaves the counts in
+// place: call [Recorder.Forget] once the reports are delivered. The same
+// counts give the same reports, report ids included (they are
+// "<date>.<policy domain>[.<unique id>]@<submitter>"), so that a report
+// rebuilt after a restart is recognisably the same one.
+func (r *Recorder) Reports(day time.Time, o ReportOptions) ([]*Report, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	d := dayOf(day)
+	if d >= dayOf(r.clock()) {
+		return nil, fmt.Errorf("tlsrpt: %s: %w", dayTime(d).Format(time.DateOnly), ErrDayNotOver)
+	}
+	type section struct {
+		key policyKey
+		pr  PolicyReport
+	}
+	byDomain := make(map[string][]section)
+	r.mu.Lock()
+	for k, c := range r.policies {
+		if k.day == d {
+			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.report(k)})
+		}
+	}
+	r.mu.Unlock()
+
+	domains := make([]string, 0, len(byDomain))
+	for dom := range byDomain {
+		domains = append(domains, dom)
+	}
+	slices.Sort(domains)
+	start := dayTime(d)
+	submitter := o.ContactInfo[strings.LastIndexByte(o.ContactInfo, '@')+1:]
+	reports := make([]*Report, 0, len(domains))
+	for _, dom := range domains {
+		secs := byDomain[dom]
+		slices.SortFunc(secs, func(a, b section) int {
+			return cmp.Or(cmp.Compare(a.key.typ, b.key.typ), cmp.Compare(a.key.text, b.key.text))
+		})
+		rep := &Report{
+			OrganizationName: o.OrganizationName,
+			DateRange:        DateRange{Start: start, End: start.Add(secondsPerDay*time.Second - time.Second)},
+			ContactInfo:      o.ContactInfo,
+			ReportID:         reportID(start, dom, o.UniqueID, submitter),
+			Policies:         make([]PolicyReport, len(secs)),
+		}
+		for i, s := range secs {
+			rep.Policies[i] = s.pr
+		}
+		reports = append(reports, rep)
+	}
+	return reports, nil
+}
+
+func reportID(day time.Time, domain, unique, submitter string) string {
+	var b strings.Builder
+	b.WriteString(day.Format(time.DateOnly))
+	b.WriteByte('.')
+	b.WriteString(domain)
+	if unique != "" {
+		b.WriteByte('.')
+		b.WriteString(unique)
+	}
+	b.WriteByte('@')
+	b.WriteString(submitter)
+	return b.String()
+}
+
+// report renders the counts of k; r.mu is held.
+func (c *counts) report(k policyKey) PolicyReport {
+	pr := PolicyReport{
+		Policy: AppliedPolicy{
+			Type:         k.typ,
+			PolicyString: append([]string{}, c.lines...),
+			Domain:       k.domain,
+			MXHost:       append([]string{}, c.mx...),
+		},
+		Summary: Summary{TotalSuccessful: jsonInt(c.success), TotalFailure: jsonInt(c.failure)},
+	}
+	for fk, g := range c.groups {
+		pr.FailureDetails = append(pr.FailureDetails, FailureDetail{
+			ResultType:            fk.result,
+			SendingMTAIP:          fk.sending,
+			ReceivingMXHostname:   fk.mx,
+			ReceivingMXHelo:       fk.helo,
+			ReceivingIP:           fk.receiving,
+			FailedSessionCount:    jsonInt(g.n),
+			AdditionalInformation: g.info,
+			FailureReasonCode:     fk.reason,
+		})
+	}
+	slices.SortFunc(pr.FailureDetails, compareDetails)
+	return pr
+}
+
+func compareDetails(a, b FailureDetail) int {
+	return cmp.Or(
+		cmp.Compare(a.ResultType, b.ResultType),
+		cmp.Compare(a.ReceivingMXHostname, b.ReceivingMXHostname),
+		a.ReceivingIP.Compare(b.ReceivingIP),
+		a.SendingMTAIP.Compare(b.SendingMTAIP),
+		cmp.Compare(a.ReceivingMXHelo, b.ReceivingMXHelo),
+		cmp.Compare(a.FailureReasonCode, b.FailureReasonCode),
+	)
+}
+
+func jsonInt(n uint64) int64 {
+	return int64(min(n, maxJSONInt))
+}

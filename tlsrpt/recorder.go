@@ -1,0 +1,327 @@
+package tlsrpt
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mtasts-go/mtasts/policy"
+	"github.com/mtasts-go/mtasts/validate"
+)
+
+// Defaults of [Options].
+const (
+	DefaultMaxFailureGroups = 1000
+	DefaultMaxPolicies      = 100000
+)
+
+// maxMemo bounds the memory of rendered policies, keyed by pointer.
+const maxMemo = 4096
+
+// Result is the outcome of one SMTP session (or of one failed policy
+// fetch) to record. A resolver.Decision gives most of it: Domain from
+// Decision.Domain, Policy from Decision.Policy, ResultType from
+// Decision.Result (or from validate.ResultOf of the handshake's error),
+// ReceivingMX from Decision.MX.
+type Result struct {
+	// Domain is the policy domain (any case, U-labels or A-labels): the
+	// recipient domain, the smart host's domain, or for DANE the TLSA base
+	// domain (RFC 8460 section 1.1). Required.
+	Domain string
+	// Type is the kind of policy applied. When empty it is PolicySTS if
+	// Policy is set or ResultType is an MTA-STS policy failure (a TXT
+	// record announced a policy that could not be used), else PolicyNone.
+	Type PolicyType
+	// Policy is the MTA-STS policy applied, if any. It is only read.
+	Policy *policy.Policy
+	// PolicyString and MXHost describe the policy when Policy is nil: for
+	// DANE, the TLSA records in presentation form ("3 1 1 AB12...").
+	PolicyString []string
+	MXHost       []string
+
+	// ResultType is "" for a session that negotiated policy-compliant TLS
+	// (for no-policy-found: that negotiated TLS at all), else the failure.
+	ResultType validate.ResultType
+	// The endpoints of the session; the zero values mean unknown, and are
+	// left out of the report.
+	SendingIP     netip.Addr
+	ReceivingMX   string
+	ReceivingHELO string
+	ReceivingIP   netip.Addr
+	// ReasonCode is a short TLS error code or message (RFC 8460 asks for
+	// one with certificate-not-trusted and validation-failure).
+	ReasonCode string
+	// AdditionalInfo is a URI with more information; the first one of
+	// each group of failures is kept.
+	AdditionalInfo string
+}
+
+// Options configure a [Recorder]. The zero value works.
+type Options struct {
+	// Clock returns the current time; it decides which UTC day a result
+	// counts in. Default: time.Now.
+	Clock func() time.Time
+	// MaxFailureGroups bounds the distinct failure details kept per policy
+	// and day; failures beyond it still count in the summary. Default
+	// DefaultMaxFailureGroups.
+	MaxFailureGroups int
+	// MaxPolicies bounds the (day, domain, policy) entries kept; results
+	// for new entries beyond it are dropped and counted by
+	// Recorder.Dropped. Default DefaultMaxPolicies.
+	MaxPolicies int
+}
+
+// Recorder counts session results per policy domain, policy and UTC day,
+// and turns a finished day into reports. It is safe for concurrent use;
+// Record takes one short critical section and allocates only for the first
+// result of a new group.
+type Recorder struct {
+	clock       func() time.Time
+	maxGroups   int
+	maxPolicies int
+
+	mu       sync.Mutex
+	policies map[policyKey]*counts
+	memo     map[*policy.Policy]policyText
+	dropped  uint64
+}
+
+type policyKey struct {
+	day    int64 // days since 1970-01-01 UTC
+	domain string
+	typ    PolicyType
+	text   string // the lines and the mx hosts, joined
+}
+
+type policyText struct {
+	text      string
+	lines, mx []string
+}
+
+type counts struct {
+	lines, mx        []string
+	success, failure uint64
+	ungrouped        uint64 // failures beyond the group cap
+	groups           map[failureKey]group
+}
+
+type failureKey struct {
+	result             validate.ResultType
+	sending, receiving netip.Addr
+	mx, helo, reason   string
+}
+
+type group struct {
+	n    uint64
+	info string
+}
+
+// NewRecorder returns an empty recorder.
+func NewRecorder(opts Options) *Recorder {
+	r := &Recorder{
+		clock:       opts.Clock,
+		maxGroups:   opts.MaxFailureGroups,
+		maxPolicies: opts.MaxPolicies,
+		policies:    make(map[policyKey]*counts),
+		memo:        make(map[*policy.Policy]policyText),
+	}
+	if r.clock == nil {
+		r.clock = time.Now
+	}
+	if r.maxGroups <= 0 {
+		r.maxGroups = DefaultMaxFailureGroups
+	}
+	if r.maxPolicies <= 0 {
+		r.maxPolicies = DefaultMaxPolicies
+	}
+	return r
+}
+
+// Record counts one result in the current UTC day. A result with an
+// invalid domain, an invalid type or result type is dropped (see
+// [Recorder.Dropped]), as are results for a new policy once
+// Options.MaxPolicies entries exist.
+func (r *Recorder) Record(res Result) {
+	domain, ok := canonDomain(res.Domain)
+	typ := res.Type
+	if typ == "" {
+		typ = PolicyNone
+		if res.Policy != nil || isSTSFailure(res.ResultType) {
+			typ = PolicySTS
+		}
+	}
+	if !ok || !typ.Valid() || res.ResultType != "" && !res.ResultType.Valid() {
+		r.mu.Lock()
+		r.dropped++
+		r.mu.Unlock()
+		return
+	}
+	var fk failureKey
+	if res.ResultType != "" {
+		fk = failureKey{
+			result:    res.ResultType,
+			sending:   reportAddr(res.SendingIP),
+			receiving: reportAddr(res.ReceivingIP),
+			helo:      res.ReceivingHELO,
+			reason:    res.ReasonCode,
+		}
+		if res.ReceivingMX != "" {
+			fk.mx, _ = canonDomain(res.ReceivingMX) // invalid: left out
+		}
+	}
+	day := dayOf(r.clock())
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var pt policyText
+	if res.Policy != nil {
+		pt = r.policyText(res.Policy)
+	} else if len(res.PolicyString) > 0 || len(res.MXHost) > 0 {
+		pt = newPolicyText(res.PolicyString, res.MXHost)
+	}
+	c := r.entry(policyKey{day: day, domain: domain, typ: typ, text: pt.text}, pt)
+	if c == nil {
+		r.dropped++
+		return
+	}
+	if res.ResultType == "" {
+		c.success++
+		return
+	}
+	c.failure++
+	c.addGroup(fk, 1, res.AdditionalInfo, r.maxGroups)
+}
+
+// entry returns the counts for k, creating them from pt if there is room;
+// r.mu is held.
+func (r *Recorder) entry(k policyKey, pt policyText) *counts {
+	c := r.policies[k]
+	if c == nil {
+		if len(r.policies) >= r.maxPolicies {
+			return nil
+		}
+		c = &counts{lines: pt.lines, mx: pt.mx}
+		r.policies[k] = c
+	}
+	return c
+}
+
+// addGroup adds n failures to the failure details of group k, or to the
+// ungrouped ones when there are max groups already. The caller counts them
+// in the total.
+func (c *counts) addGroup(k failureKey, n uint64, info string, max int) {
+	g, ok := c.groups[k]
+	if !ok {
+		if len(c.groups) >= max {
+			c.ungrouped += n
+			return
+		}
+		if c.groups == nil {
+			c.groups = make(map[failureKey]group)
+		}
+		g.info = info
+	}
+	g.n += n
+	c.groups[k] = g
+}
+
+// policyText renders p once per pointer; r.mu is held.
+func (r *Recorder) policyText(p *policy.Policy) policyText {
+	if pt, ok := r.memo[p]; ok {
+		return pt
+	}
+	if len(r.memo) >= maxMemo {
+		clear(r.memo)
+	}
+	lines := strings.Split(strings.TrimSuffix(p.String(), "\r\n"), "\r\n")
+	pt := newPolicyText(lines, slices.Clone(p.MX))
+	r.memo[p] = pt
+	return pt
+}
+
+// newPolicyText copies lines and mx and joins them into the text of a
+// policy's key; no lines and no mx give the zero policyText.
+func newPolicyText(lines, mx []string) policyText {
+	if len(lines) == 0 && len(mx) == 0 {
+		return policyText{}
+	}
+	lines, mx = slices.Clone(lines), slices.Clone(mx)
+	return policyText{text: strings.Join(lines, "\n") + "\x00" + strings.Join(mx, "\n"), lines: lines, mx: mx}
+}
+
+// Dropped returns how many results were not counted: invalid ones, and
+// those beyond Options.MaxPolicies.
+func (r *Recorder) Dropped() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dropped
+}
+
+// Days returns the UTC days (at 00:00:00Z) that have results, oldest
+// first.
+func (r *Recorder) Days() []time.Time {
+	r.mu.Lock()
+	var days []int64
+	for k := range r.policies {
+		days = append(days, k.day)
+	}
+	r.mu.Unlock()
+	slices.Sort(days)
+	days = slices.Compact(days)
+	out := make([]time.Time, len(days))
+	for i, d := range days {
+		out[i] = dayTime(d)
+	}
+	return out
+}
+
+// Forget deletes the results of the UTC day that contains day: for the
+// given policy domains, or for all when none is given. Call it once the
+// day's reports are delivered (or given up on).
+func (r *Recorder) Forget(day time.Time, domains ...string) {
+	d := dayOf(day)
+	want := make(map[string]bool, len(domains))
+	for _, s := range domains {
+		if c, ok := canonDomain(s); ok {
+			want[c] = true
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.policies {
+		if k.day == d && (len(domains) == 0 || want[k.domain]) {
+			delete(r.policies, k)
+		}
+	}
+}
+
+func isSTSFailure(t validate.ResultType) bool {
+	switch t {
+	case validate.ResultSTSPolicyFetchError, validate.ResultSTSPolicyInvalid, validate.ResultSTSWebPKIInvalid:
+		return true
+	}
+	return false
+}
+
+// reportAddr returns a as reports write it: IPv4-mapped IPv6 addresses as
+// IPv4, no zone.
+func reportAddr(a netip.Addr) netip.Addr {
+	return a.Unmap().WithZone("")
+}
+
+const secondsPerDay = 86400
+
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / secondsPerDay
+	if s%secondsPerDay < 0 {
+		d--
+	}
+	return d
+}
+
+func dayTime(d int64) time.Time {
+	return time.Unix(d*secondsPerDay, 0).UTC()
+}
