@@ -23,10 +23,14 @@
 // # Protocol
 //
 // Each request and each reply is one netstring (socketmap_table(5)). A
-// request is "<map> <key>": the map name, which must be -map's, and the
-// key, the next-hop domain, in any case and with or without a trailing dot.
-// Several requests may come on one connection, one after the other (as
-// Postfix sends them) or pipelined. The replies:
+// request is "<map> <key>": the map name, normally -map's (another name is
+// answered all the same and logged once, as postfix-mta-sts-resolver does,
+// so that a naming mismatch in main.cf does not defer all mail), and the
+// key, the next hop: a domain in any case, with or without a trailing dot,
+// or "[host]", "[host]:port" or "host:port", whose host is then the policy
+// domain (as postfix-mta-sts-resolver takes it). Several requests may come
+// on one connection, one after the other (as Postfix sends them) or
+// pipelined. The replies:
 //
 //	OK secure match=P1:P2 servername=hostname  policy in effect, mode enforce
 //	                                           (or testing, with -strict-testing)
@@ -36,26 +40,31 @@
 //	                                           invalid (RFC 8461 section 3.3:
 //	                                           deliver without MTA-STS); a key
 //	                                           that is not a domain
-//	                                           ("[192.0.2.1]", "[mx.example]:587",
-//	                                           ".example.com")
+//	                                           ("[192.0.2.1]", ".example.com")
 //	TEMP                                       the _mta-sts TXT lookup failed
 //	                                           temporarily and no policy is
 //	                                           cached: Postfix defers the mail
-//	PERM unknown map                           the request's map is not -map's
 //
 // "NOTFOUND " and "TEMP " end in a space and carry no reason; reasons go to
 // the log. P1, P2, ... are the policy's mx patterns in order, a wildcard
 // "*.example.com" written ".example.com", Postfix's syntax for subdomains of
-// example.com. A cached policy keeps applying when its refresh fails (TEMP
-// and NOTFOUND for failures are only given when nothing is cached).
+// example.com. An exact pattern of a single label ("hostname", "nexthop")
+// is left out, since Postfix would read it as a keyword that matches far
+// more; an enforce policy with nothing else gets "TEMP <reason>", as no MX
+// host could pass it. A cached policy keeps applying when its refresh fails
+// (TEMP and NOTFOUND for failures are only given when nothing is cached).
 //
 // Known limitation, shared with postfix-mta-sts-resolver: Postfix's
 // ".example.com" matches subdomains of any depth, whereas the MTA-STS
-// wildcard "*.example.com" covers exactly one label. Under this map, an MX
-// host a.b.example.com whose certificate is valid for it is accepted, where
-// RFC 8461 would refuse it. The certificate must still be valid for the MX
-// host name (servername=hostname), so this widens only which names of the
-// domain's own zone are accepted.
+// wildcard "*.example.com" covers exactly one label. And with match= given,
+// Postfix's "secure" level checks the MX host's certificate against the
+// match list only, not against the MX name found in DNS (servername= only
+// sets SNI): a server presenting a valid certificate for any name the list
+// covers is accepted, for instance one for a.b.example.com under
+// "*.example.com", or one for mx1.example.com reached through a forged MX
+// record. RFC 8461 section 4 wants the MX name checked against the policy
+// and the certificate against the MX name; resolver.Check and
+// Decision.TLSConfig do both, for MTAs written in Go.
 //
 // # Limits
 //

@@ -15,10 +15,10 @@ import (
 // the reason is optional; the reason of a failure goes to the log instead,
 // as postfix-mta-sts-resolver does.
 var (
-	replyNotFound   = []byte("NOTFOUND ")
-	replyTemp       = []byte("TEMP ")
-	replyUnknownMap = []byte("PERM unknown map")
-	replyTooLarge   = []byte("TEMP policy too large for a socketmap reply")
+	replyNotFound = []byte("NOTFOUND ")
+	replyTemp     = []byte("TEMP ")
+	replyTooLarge = []byte("TEMP policy too large for a socketmap reply")
+	replyNoMatch  = []byte("TEMP policy lists no MX host Postfix can match")
 )
 
 // answerBuf is what a connection keeps from one answer to the next.
@@ -30,15 +30,22 @@ type answerBuf struct {
 // answer returns the reply payload for one request payload ("<map> <key>").
 func (s *Server) answer(ctx context.Context, req []byte, buf *answerBuf) []byte {
 	name, key, _ := bytes.Cut(req, []byte{' '})
-	if string(name) != s.mapName() {
-		s.log().Debug("unknown map", "map", string(name))
-		return replyUnknownMap
+	if string(name) != s.mapName() && s.warnedMap.CompareAndSwap(false, true) {
+		// As postfix-mta-sts-resolver does, answer anyway: refusing would
+		// make Postfix defer all mail over a naming mismatch in main.cf.
+		s.log().Warn("request for another map name, answered as -map's", "map", string(name), "want", s.mapName())
 	}
-	// Keys that are not domains: Postfix's "[host]:port" next hops, address
-	// literals, parent-domain patterns (".example.com"), inet:/unix: hosts.
-	// Normalize refuses them all (brackets, colons, an empty label, an
-	// all-numeric top label); the explicit checks only save it the work.
-	if len(key) == 0 || key[0] == '.' || key[0] == '[' {
+	// Postfix's next hop may be "[host]", "[host]:port" or "host:port": the
+	// policy domain is the host (as postfix-mta-sts-resolver takes it).
+	// Parent-domain patterns (".example.com"), address literals and other
+	// keys that are no domain are refused by the checks below and by
+	// Normalize (an all-numeric top label, brackets, colons).
+	if i := bytes.IndexByte(key, ']'); i >= 0 {
+		key = bytes.TrimLeft(key[:i], "[")
+	} else if i := bytes.LastIndexByte(key, ':'); i >= 0 {
+		key = key[:i]
+	}
+	if len(key) == 0 || key[0] == '.' {
 		return replyNotFound
 	}
 	if string(key) != buf.key {
@@ -100,13 +107,24 @@ func (s *Server) policyReply(domain string, p *policy.Policy, scratch *answerBuf
 		return replyNotFound
 	}
 	buf := append(scratch.reply[:0], "OK secure match="...)
-	for i, mx := range p.MX {
-		if i > 0 {
+	n := 0
+	for _, mx := range p.MX {
+		if !matchable(mx) {
+			continue
+		}
+		if n > 0 {
 			buf = append(buf, ':')
 		}
+		n++
 		// Postfix writes "any subdomain of x" as ".x": see the package
 		// comment for how that differs from MTA-STS's one-label wildcard.
 		buf = append(buf, strings.TrimPrefix(mx, "*")...)
+	}
+	if n == 0 {
+		// Under enforce no MX host could pass such a policy: defer, as a
+		// sender refusing every MX host would, rather than downgrade.
+		s.log().Error("policy lists no MX host Postfix can match", "domain", domain, "mx", p.MX)
+		return replyNoMatch
 	}
 	buf = append(buf, " servername=hostname"...)
 	scratch.reply = buf
@@ -116,4 +134,13 @@ func (s *Server) policyReply(domain string, p *policy.Policy, scratch *answerBuf
 		return replyTooLarge
 	}
 	return buf
+}
+
+// matchable reports whether the mx pattern can go into a match= list: an
+// exact name of a single label (such as "hostname" or "nexthop") would be
+// read by Postfix as one of its keywords, which match far more than the
+// policy allows, and names no host anyway (RFC 5321 section 2.3.5 wants
+// fully qualified names). A wildcard, written ".x", is never a keyword.
+func matchable(mx string) bool {
+	return strings.HasPrefix(mx, "*.") || strings.Contains(mx, ".")
 }

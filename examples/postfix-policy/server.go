@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,8 +39,10 @@ type Server struct {
 	// Lookuper finds the policies, normally a *resolver.Resolver.
 	Lookuper Lookuper
 
-	// Map is the map name that requests must carry (the last field of
-	// socketmap:inet:host:port:name). Default DefaultMap.
+	// Map is the map name that requests are expected to carry (the last
+	// field of socketmap:inet:host:port:name). Default DefaultMap. A request
+	// for another name is answered all the same, with a warning in the log
+	// (once), as postfix-mta-sts-resolver does.
 	Map string
 
 	// StrictTesting answers testing policies like enforce ones.
@@ -60,6 +63,8 @@ type Server struct {
 
 	// Log receives what happens. Default: slog.Default().
 	Log *slog.Logger
+
+	warnedMap atomic.Bool // a request for another map name was logged
 }
 
 func (s *Server) mapName() string {

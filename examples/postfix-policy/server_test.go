@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mtasts-go/mtasts/policy"
 	"io"
 	"log/slog"
 	"net"
@@ -185,8 +186,9 @@ func TestAnswers(t *testing.T) {
 		{"key_ipv4_literal", "[192.0.2.1]", "NOTFOUND ", ""},
 		{"key_ipv4", "192.0.2.1", "NOTFOUND ", ""},
 		{"key_ipv6_literal", "[ipv6:2001:db8::1]", "NOTFOUND ", ""},
-		{"key_bracketed_host_port", "[mx1.enforce.test]:587", "NOTFOUND ", ""},
-		{"key_host_port", "enforce.test:25", "NOTFOUND ", ""},
+		{"key_bracketed_host_port", "[enforce.test]:587", enforceReply, ""},
+		{"key_bracketed_host", "[enforce.test]", enforceReply, ""},
+		{"key_host_port", "enforce.test:25", enforceReply, ""},
 		{"key_parent_pattern", ".enforce.test", "NOTFOUND ", ""},
 		{"key_empty", "", "NOTFOUND ", ""},
 		{"key_empty_label", "enforce..test", "NOTFOUND ", ""},
@@ -208,11 +210,14 @@ func TestAnswers(t *testing.T) {
 			}
 		})
 	}
-	t.Run("unknown_map", func(t *testing.T) {
-		for _, req := range []string{"other enforce.test", "sts enforce.test", "Postfix enforce.test", "postfixx enforce.test", " enforce.test", "postfix\tenforce.test"} {
-			if got := plain.query(req); got != "PERM unknown map" {
-				t.Errorf("%q: got %q, want PERM unknown map", req, got)
+	t.Run("other_map_name_answered", func(t *testing.T) {
+		for _, req := range []string{"other enforce.test", "sts enforce.test", "Postfix enforce.test", " enforce.test"} {
+			if got := plain.query(req); got != enforceReply {
+				t.Errorf("%q: got %q, want the answer for enforce.test", req, got)
 			}
+		}
+		if got := plain.query("postfix\tenforce.test"); got != "NOTFOUND " {
+			t.Errorf("a tab instead of a space: got %q, want NOTFOUND", got)
 		}
 		if got := plain.query("postfix"); got != "NOTFOUND " {
 			t.Errorf("map name alone: got %q, want NOTFOUND with its space", got)
@@ -260,7 +265,7 @@ func TestFraming(t *testing.T) {
 	t.Run("pipelined", func(t *testing.T) {
 		c := dial(t, addr)
 		c.send(netstring("postfix enforce.test") + netstring("postfix none.test") + netstring("x y") + netstring("postfix enforce.test"))
-		for i, want := range []string{enforceReply, "NOTFOUND ", "PERM unknown map", enforceReply} {
+		for i, want := range []string{enforceReply, "NOTFOUND ", "NOTFOUND ", enforceReply} {
 			got, err := c.read()
 			if err != nil || got != want {
 				t.Fatalf("reply %d: got %q, %v; want %q", i, got, err, want)
@@ -331,7 +336,7 @@ func TestFraming(t *testing.T) {
 	})
 	t.Run("empty_request", func(t *testing.T) {
 		c := dial(t, addr)
-		if got := c.query(""); got != "PERM unknown map" {
+		if got := c.query(""); got != "NOTFOUND " {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -477,5 +482,26 @@ func TestShutdown(t *testing.T) {
 	if nc, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		nc.Close()
 		t.Error("listener still open")
+	}
+}
+
+// TestKeywordPatternsLeftOut: an exact mx pattern of one label would be a
+// Postfix keyword in match= ("hostname" accepts any certificate valid for
+// the MX name DNS gave): it is left out, and a policy of nothing else
+// defers.
+func TestKeywordPatternsLeftOut(t *testing.T) {
+	s := &Server{Log: testLogger(t)}
+	for _, tc := range []struct {
+		mx   []string
+		want string
+	}{
+		{[]string{"hostname", "mx.example.test", "dot-nexthop"}, "OK secure match=mx.example.test servername=hostname"},
+		{[]string{"*.com", "nexthop"}, "OK secure match=.com servername=hostname"},
+		{[]string{"hostname"}, string(replyNoMatch)},
+	} {
+		p := &policy.Policy{Mode: policy.ModeEnforce, MaxAge: 60, MX: tc.mx}
+		if got := string(s.policyReply("example.test", p, &answerBuf{})); got != tc.want {
+			t.Errorf("mx %q: got %q, want %q", tc.mx, got, tc.want)
+		}
 	}
 }
