@@ -33,7 +33,7 @@ const (
 // Defaults of [SenderOptions].
 const (
 	DefaultTimeout      = 60 * time.Second
-	DefaultMaxAttempts  = 8
+	DefaultMaxAttempts  = 10 // with DefaultBackoff doubling, the last near 21 h: RFC 8460 section 5.5's 24 hours
 	DefaultBackoff      = 5 * time.Minute
 	DefaultMaxRetryTime = 24 * time.Hour // RFC 8460 section 5.5
 )
@@ -147,8 +147,12 @@ func NewSender(opts SenderOptions) *Sender {
 			return nil, err
 		}
 		last := error(&net.DNSError{Err: "no addresses", Name: host, IsNotFound: true})
-		for _, a := range addrs {
-			c, err := dialer.DialContext(ctx, network, net.JoinHostPort(a.String(), p))
+		for i, a := range addrs {
+			// Share the time among the addresses left, as net.Dialer does,
+			// so that one that drops packets cannot use it all.
+			d := *dialer
+			d.Timeout = opts.Timeout / time.Duration(len(addrs)-i)
+			c, err := d.DialContext(ctx, network, net.JoinHostPort(a.String(), p))
 			if err == nil {
 				return c, nil
 			}
@@ -314,7 +318,8 @@ func (s *Sender) mail(ctx context.Context, rep *Report, body []byte, to string) 
 }
 
 // mailtoAddress returns the address of a mailto URI: the part before any
-// "?" or "#", percent-decoded, which must be an ASCII local@domain.
+// "?" or "#", percent-decoded, which must be one ASCII local@domain address:
+// see isLocalPart, and a domain name.
 func mailtoAddress(uri string) (string, error) {
 	addr := uri[len("mailto:"):]
 	if i := strings.IndexAny(addr, "?#"); i >= 0 {
@@ -322,14 +327,30 @@ func mailtoAddress(uri string) (string, error) {
 	}
 	addr, err := url.PathUnescape(addr)
 	at := strings.LastIndexByte(addr, '@')
-	if err != nil || at <= 0 || at == len(addr)-1 || !isASCIIString(addr) ||
-		strings.ContainsAny(addr, "\r\n<>") {
+	if err != nil || at <= 0 || at == len(addr)-1 || !isLocalPart(addr[:at]) {
 		return "", fmt.Errorf("tlsrpt: %w: mailto address in %q", ErrBadURI, uri)
 	}
 	if _, ok := canonDomain(addr[at+1:]); !ok {
 		return "", fmt.Errorf("tlsrpt: %w: mailto domain in %q", ErrBadURI, uri)
 	}
 	return addr, nil
+}
+
+// isLocalPart reports whether s can be the local part of a report address:
+// printable ASCII without space, "@", "<", ">", a quote or a backslash, and
+// not empty. That keeps what percent-decoding may give legitimately (such as
+// "a,b", CHECKLIST T61.2) and refuses what would break the address in a
+// header or in RCPT TO (a NUL, a space, a second "@").
+func isLocalPart(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("@<>\"\\", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Message returns the mail message of RFC 8460 section 5.3 that carries

@@ -21,7 +21,8 @@
 //     field.
 //   - [Sender.Deliver] gzips the report and POSTs it, or hands a
 //     multipart/report message ([Message]) to the caller's mail function,
-//     retrying with backoff; [Recorder.Forget] then drops the day.
+//     retrying with backoff; once it is accepted, [Recorder.Forget]
+//     drops the day.
 //
 // A daily cycle:
 //
@@ -31,11 +32,17 @@
 //	rec.Record(tlsrpt.Result{Domain: d.Domain, Policy: d.Policy, ResultType: res, ReceivingMX: d.MX, ...})
 //	// some hours after midnight UTC (RFC 8460 section 4.1 asks for a delay):
 //	reports, _ := rec.Reports(yesterday, tlsrpt.ReportOptions{...})
-//	for _, r := range reports {
-//		if dest, err := tlsrpt.Lookup(ctx, dns, r.Domain()); err == nil {
-//			sender.Deliver(ctx, r, dest) // retries for up to 24 hours
+//	for _, r := range reports { // concurrently, with a bound: Deliver retries for hours
+//		dest, err := tlsrpt.Lookup(ctx, dns, r.Domain())
+//		switch {
+//		case errors.Is(err, tlsrpt.ErrNoRecord), errors.Is(err, tlsrpt.ErrMultipleRecords),
+//			errors.As(err, new(*tlsrpt.SyntaxError)):
+//			rec.Forget(yesterday, r.Domain()) // nowhere to send it
+//		case err != nil:
+//			// a temporary DNS failure: keep the counts, try again later
+//		case sender.Deliver(ctx, r, dest) == nil:
+//			rec.Forget(yesterday, r.Domain()) // only once it was accepted
 //		}
-//		rec.Forget(yesterday, r.Domain())
 //	}
 //
 // What a session counts as is the caller's to say: RFC 8460 counts as

@@ -33,12 +33,21 @@ type Extension struct {
 }
 
 // IsTLSRPT reports whether the TXT string s announces itself as a TLS-RPT
-// record: it begins with "v=TLSRPTv1" followed by white space or ";".
-// Other TXT records at the name (and "v=TLSRPTv10...") are discarded
-// (RFC 8460 section 3).
+// record: it begins with "v=TLSRPTv1" followed by optional white space and
+// ";" (RFC 8460 section 3 discards records that do not begin with
+// "v=TLSRPTv1;"; the white space is what the ABNF's field delimiter
+// allows). Other TXT records at the name, "v=TLSRPTv10...", and text such as
+// "v=TLSRPTv1 (old)" are discarded.
 func IsTLSRPT(s string) bool {
-	return len(s) > len(Version) && strings.HasPrefix(s, Version) &&
-		(s[len(Version)] == ';' || isWSP(s[len(Version)]))
+	if !strings.HasPrefix(s, Version) {
+		return false
+	}
+	for i := len(Version); i < len(s); i++ {
+		if !isWSP(s[i]) {
+			return s[i] == ';'
+		}
+	}
+	return false
 }
 
 // TXTResolver looks up the TXT records at a name, each record's

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/validate"
@@ -14,7 +15,8 @@ import (
 // Defaults of [Options].
 const (
 	DefaultMaxFailureGroups = 1000
-	DefaultMaxPolicies      = 100000
+	DefaultMaxPolicies      = 10000
+	DefaultMaxPolicyBytes   = 16 << 20
 )
 
 // maxMemo bounds the memory of rendered policies, keyed by pointer.
@@ -71,6 +73,12 @@ type Options struct {
 	// for new entries beyond it are dropped and counted by
 	// Recorder.Dropped. Default DefaultMaxPolicies.
 	MaxPolicies int
+	// MaxPolicyBytes bounds the text of the policies kept (each kept
+	// once per entry); results for new entries beyond it are dropped like
+	// those beyond MaxPolicies. Default DefaultMaxPolicyBytes. With the
+	// texts of failure details capped at 255 bytes each, the memory of a
+	// Recorder is bounded by these three limits.
+	MaxPolicyBytes int
 }
 
 // Recorder counts session results per policy domain, policy and UTC day,
@@ -81,11 +89,13 @@ type Recorder struct {
 	clock       func() time.Time
 	maxGroups   int
 	maxPolicies int
+	maxBytes    int
 
-	mu       sync.Mutex
-	policies map[policyKey]*counts
-	memo     map[*policy.Policy]policyText
-	dropped  uint64
+	mu        sync.Mutex
+	policies  map[policyKey]*counts
+	memo      map[*policy.Policy]policyText
+	dropped   uint64
+	textBytes int // of the policies' texts kept in entries
 }
 
 type policyKey struct {
@@ -124,6 +134,7 @@ func NewRecorder(opts Options) *Recorder {
 		clock:       opts.Clock,
 		maxGroups:   opts.MaxFailureGroups,
 		maxPolicies: opts.MaxPolicies,
+		maxBytes:    opts.MaxPolicyBytes,
 		policies:    make(map[policyKey]*counts),
 		memo:        make(map[*policy.Policy]policyText),
 	}
@@ -135,6 +146,9 @@ func NewRecorder(opts Options) *Recorder {
 	}
 	if r.maxPolicies <= 0 {
 		r.maxPolicies = DefaultMaxPolicies
+	}
+	if r.maxBytes <= 0 {
+		r.maxBytes = DefaultMaxPolicyBytes
 	}
 	return r
 }
@@ -164,8 +178,8 @@ func (r *Recorder) Record(res Result) {
 			result:    res.ResultType,
 			sending:   reportAddr(res.SendingIP),
 			receiving: reportAddr(res.ReceivingIP),
-			helo:      res.ReceivingHELO,
-			reason:    res.ReasonCode,
+			helo:      capText(res.ReceivingHELO),
+			reason:    capText(res.ReasonCode),
 		}
 		if res.ReceivingMX != "" {
 			fk.mx, _ = canonDomain(res.ReceivingMX) // invalid: left out
@@ -191,7 +205,7 @@ func (r *Recorder) Record(res Result) {
 		return
 	}
 	c.failure++
-	c.addGroup(fk, 1, res.AdditionalInfo, r.maxGroups)
+	c.addGroup(fk, 1, capText(res.AdditionalInfo), r.maxGroups)
 }
 
 // entry returns the counts for k, creating them from pt if there is room;
@@ -199,11 +213,12 @@ func (r *Recorder) Record(res Result) {
 func (r *Recorder) entry(k policyKey, pt policyText) *counts {
 	c := r.policies[k]
 	if c == nil {
-		if len(r.policies) >= r.maxPolicies {
+		if len(r.policies) >= r.maxPolicies || r.textBytes+len(pt.text) > r.maxBytes {
 			return nil
 		}
 		c = &counts{lines: pt.lines, mx: pt.mx}
 		r.policies[k] = c
+		r.textBytes += len(pt.text)
 	}
 	return c
 }
@@ -241,14 +256,42 @@ func (r *Recorder) policyText(p *policy.Policy) policyText {
 	return pt
 }
 
-// newPolicyText copies lines and mx and joins them into the text of a
-// policy's key; no lines and no mx give the zero policyText.
+// newPolicyText joins lines and mx into the text of a policy's key, and
+// returns them as pieces of that one text, so that an entry keeps a policy
+// once; no lines and no mx give the zero policyText.
 func newPolicyText(lines, mx []string) policyText {
 	if len(lines) == 0 && len(mx) == 0 {
 		return policyText{}
 	}
-	lines, mx = slices.Clone(lines), slices.Clone(mx)
-	return policyText{text: strings.Join(lines, "\n") + "\x00" + strings.Join(mx, "\n"), lines: lines, mx: mx}
+	text := strings.Join(lines, "\n") + "\x00" + strings.Join(mx, "\n")
+	l, m, _ := strings.Cut(text, "\x00")
+	return policyText{text: text, lines: splitNonEmpty(l, len(lines)), mx: splitNonEmpty(m, len(mx))}
+}
+
+// splitNonEmpty splits s at newlines into n pieces, or returns nil for n 0.
+func splitNonEmpty(s string, n int) []string {
+	if n == 0 {
+		return nil
+	}
+	return strings.SplitN(s, "\n", n)
+}
+
+// maxText bounds the texts of a failure detail (HELO, reason code,
+// additional information), which may come from the remote server.
+const maxText = 255
+
+// capText cuts s to maxText bytes at a character boundary, and makes it
+// valid UTF-8.
+func capText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxText {
+		return s
+	}
+	n := maxText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Dropped returns how many results were not counted: invalid ones, and
@@ -293,6 +336,7 @@ func (r *Recorder) Forget(day time.Time, domains ...string) {
 	for k := range r.policies {
 		if k.day == d && (len(domains) == 0 || want[k.domain]) {
 			delete(r.policies, k)
+			r.textBytes -= len(k.text)
 		}
 	}
 }

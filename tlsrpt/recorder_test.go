@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/validate"
@@ -302,4 +304,35 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestRecorderMemoryBounds: texts from the remote side are capped, and the
+// policies' texts count against MaxPolicyBytes.
+func TestRecorderMemoryBounds(t *testing.T) {
+	clk := &fixedClock{now: time.Date(2016, 4, 1, 0, 0, 0, 0, time.UTC)}
+	rec := NewRecorder(Options{Clock: clk.Now, MaxPolicyBytes: 300})
+	long := strings.Repeat("é", 3000)
+	rec.Record(Result{Domain: "a.example", ResultType: validate.ResultValidationFailure,
+		ReceivingHELO: long, ReasonCode: "x" + long, AdditionalInfo: long})
+	p := mustPolicy(t, "version: STSv1\nmode: enforce\nmx: mx.b.example\nmax_age: 86400\nx: "+strings.Repeat("y", 400)+"\n")
+	rec.Record(Result{Domain: "b.example", Policy: p}) // its text is over the budget
+	if n := rec.Dropped(); n != 1 {
+		t.Fatalf("dropped %d, want 1", n)
+	}
+	clk.Set(clk.Now().Add(24 * time.Hour))
+	reps, err := rec.Reports(clk.Now().Add(-time.Hour), testOpts)
+	if err != nil || len(reps) != 1 {
+		t.Fatalf("%d reports, %v", len(reps), err)
+	}
+	fd := reps[0].Policies[0].FailureDetails[0]
+	for _, s := range []string{fd.ReceivingMXHelo, fd.FailureReasonCode, fd.AdditionalInformation} {
+		if len(s) > 255 || !utf8.ValidString(s) {
+			t.Errorf("a text of %d bytes kept", len(s))
+		}
+	}
+	rec.Forget(clk.Now().Add(-time.Hour))
+	rec.Record(Result{Domain: "c.example", Policy: mustPolicy(t, "version: STSv1\nmode: enforce\nmx: mx.c.example\nmax_age: 86400\n")})
+	if n := rec.Dropped(); n != 1 {
+		t.Fatalf("after Forget, the budget is free again: dropped %d", n)
+	}
 }

@@ -129,12 +129,7 @@ func checkURI(s string) (supported bool, err error) {
 		}
 		return true, nil
 	case strings.EqualFold(scheme, "mailto"):
-		addr := rest
-		if i := strings.IndexAny(addr, "?#"); i >= 0 {
-			addr = addr[:i]
-		}
-		at := strings.LastIndexByte(addr, '@')
-		if at <= 0 || at == len(addr)-1 {
+		if _, err := mailtoAddress(s); err != nil {
 			return false, ErrBadURI
 		}
 		return true, nil
