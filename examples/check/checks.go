@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/resolver"
+	"github.com/mtasts-go/mtasts/tlsrpt"
 	"github.com/mtasts-go/mtasts/validate"
 )
 
@@ -296,20 +298,23 @@ func (c *checker) checkTLSRPT(ctx context.Context) {
 	}
 	var recs []string
 	for _, t := range txts {
-		if isTLSRPT(t) {
+		switch {
+		case tlsrpt.IsTLSRPT(t):
 			recs = append(recs, t)
+		case strings.HasPrefix(strings.ToLower(t), "v=tlsrpt"):
+			c.add(check, sevWarning, name, fmt.Sprintf("%q is not a TLSRPTv1 record (it must begin with %s;); senders ignore it", t, tlsrpt.Version), "")
 		}
 	}
-	switch len(recs) {
-	case 0:
+	rec, err := tlsrpt.ParseTXT(txts)
+	switch {
+	case len(recs) == 0:
 		c.add(check, sevWarning, name, "no v=TLSRPTv1 record: senders cannot tell you when TLS to your MX hosts fails", "")
 		return
-	case 1:
-	default:
+	case errors.Is(err, tlsrpt.ErrMultipleRecords):
 		c.add(check, sevError, name, fmt.Sprintf("%d TLSRPTv1 records: senders ignore them all (RFC 8460 section 3)", len(recs)), "")
 		return
 	}
-	for _, f := range lintTLSRPT(recs[0]) {
+	for _, f := range tlsrptNotes(recs[0], rec, err) {
 		c.add(check, f.sev, name, f.msg, "")
 	}
 }

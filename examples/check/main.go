@@ -16,8 +16,9 @@
 //     matches it, and, in a real SMTP dialogue, that it offers STARTTLS with
 //     a certificate valid for its name (RFC 8461 section 4); also policy
 //     patterns that match no MX host;
-//   - tlsrpt: the _smtp._tls TXT record (RFC 8460 section 3): v=TLSRPTv1 and
-//     rua= with mailto: or https: URIs.
+//   - tlsrpt: the _smtp._tls TXT record (RFC 8460 section 3), parsed as
+//     senders parse it (tlsrpt.ParseTXT): exactly one v=TLSRPTv1 record,
+//     rua= with mailto: or https: URIs, and what senders ignore in it.
 //
 // Each finding has a severity: error (senders will fail or refuse, or the
 // domain breaks a MUST), warning (it works, but probably not as meant),

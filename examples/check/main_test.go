@@ -13,6 +13,7 @@ import (
 
 	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
+	"github.com/mtasts-go/mtasts/tlsrpt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -191,9 +192,11 @@ func TestLintTLSRPT(t *testing.T) {
 			}
 		})
 	}
-	for s, want := range map[string]bool{"v=TLSRPTv1": true, "v=TLSRPTv1;rua=x": true, "v=TLSRPTv1 ;": true, "v=TLSRPTv10": false, "v=STSv1": false} {
-		if isTLSRPT(s) != want {
-			t.Errorf("isTLSRPT(%q) = %v", s, !want)
+	// The strings the checker takes for a record, as senders do: RFC 8460
+	// section 3 discards those that do not begin with "v=TLSRPTv1;".
+	for s, want := range map[string]bool{"v=TLSRPTv1": false, "v=TLSRPTv1;rua=x": true, "v=TLSRPTv1 ;": true, "v=TLSRPTv10": false, "v=STSv1": false} {
+		if tlsrpt.IsTLSRPT(s) != want {
+			t.Errorf("tlsrpt.IsTLSRPT(%q) = %v", s, !want)
 		}
 	}
 }
