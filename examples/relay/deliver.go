@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/textproto"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -18,6 +23,7 @@ import (
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/resolver"
+	"github.com/mtasts-go/mtasts/tlsrpt"
 	"github.com/mtasts-go/mtasts/validate"
 )
 
@@ -31,16 +37,40 @@ type relay struct {
 	hostname string
 	timeout  time.Duration
 
-	// Under a testing policy a certificate failure does not stop the
-	// handshake: the resolver reports it through Events.TLSResult only.
-	// The hook says nothing of which session it concerns, so handshakes
-	// run one at a time and the hook writes to the one in progress.
-	tlsMu    sync.Mutex
-	reported error
+	// rec counts the TLS-RPT result of every session, nil without
+	// -tlsrpt; saveMu keeps saves to rptFile in order, so that an older
+	// snapshot never replaces a newer one.
+	rec     *tlsrpt.Recorder
+	rptFile string
+	saveMu  sync.Mutex
 }
 
-// tlsResult is the resolver's Events.TLSResult hook.
-func (rl *relay) tlsResult(_, _, _ string, err error) { rl.reported = err } // under tlsMu
+// saveResults writes the TLS-RPT counts to the -tlsrpt file, if any.
+func (rl *relay) saveResults() {
+	if rl.rec == nil {
+		return
+	}
+	rl.saveMu.Lock()
+	defer rl.saveMu.Unlock()
+	if err := rl.rec.SaveFile(rl.rptFile); err != nil {
+		rl.log.Error("tlsrpt: save failed", "file", rl.rptFile, "err", err)
+	}
+}
+
+// record counts the TLS-RPT result of one session with the MX host of d.
+// The policy is the one applied, testing or enforce; under mode none, as
+// without a policy, the session counts as no-policy-found.
+func (rl *relay) record(d *resolver.Decision, out *outcome) {
+	if rl.rec == nil || !out.counted {
+		return
+	}
+	res := tlsrpt.Result{Domain: d.Domain, ResultType: out.result, ReasonCode: out.reason,
+		SendingIP: out.local, ReceivingMX: d.MX, ReceivingIP: out.remote}
+	if d.Action == resolver.Deliver || d.Action == resolver.Refuse {
+		res.Policy = d.Policy
+	}
+	rl.rec.Record(res)
+}
 
 // Replies for failed deliveries.
 var (
@@ -87,10 +117,12 @@ func (rl *relay) deliver(ctx context.Context, domain, from string, to []string, 
 		case resolver.Refuse:
 			// No connection is made, but the failure is one to report.
 			log.Warn("session", "result", d.Result.String(), "reason", d.Reason)
+			rl.record(&d, &outcome{result: cmp.Or(d.Result, validate.ResultValidationFailure), reason: d.Reason, counted: true})
 			refused = true
 			continue
 		}
 		out := rl.attempt(ctx, &d, from, to, msg)
+		rl.record(&d, &out)
 		attrs := []any{"result", orSuccess(out.result), "tls", out.tls}
 		if out.err != nil {
 			attrs = append(attrs, "err", out.err)
@@ -122,6 +154,12 @@ type outcome struct {
 	refused bool                // the policy stopped delivery to this host
 	err     error               // nil: delivered
 	perm    *smtp.SMTPError     // a permanent refusal to pass back
+
+	// What TLS-RPT records of the session: whether it counts at all, a
+	// reason code for the failure, the endpoints when connected.
+	counted       bool
+	reason        string
+	local, remote netip.Addr
 }
 
 // attempt delivers msg to the MX host of d, over STARTTLS with the
@@ -129,16 +167,25 @@ type outcome struct {
 func (rl *relay) attempt(ctx context.Context, d *resolver.Decision, from string, to []string, msg []byte) outcome {
 	out := outcome{tls: "none"}
 	// A policy in effect (testing or enforce) has its result recorded for
-	// every session; mode none and no policy have none (besides a failed
-	// policy fetch, which the verdict carries).
+	// every session; the verdict may carry a failure already (an MX host
+	// outside a testing policy, a failed policy fetch). Mode none and no
+	// policy count as no-policy-found: TLS negotiated or not.
 	underPolicy := d.Action == resolver.Deliver
 	enforce := underPolicy && d.Mode == policy.ModeEnforce
 	out.result = d.Result
+	// A session that fails on the network before its TLS negotiation is
+	// over is not a TLS result (RFC 8460 section 4.3.4): it counts only
+	// when the verdict itself is a failure.
+	out.counted = d.Result != ""
+	if d.Result == validate.ResultValidationFailure {
+		out.reason = d.Reason
+	}
 	conn, err := rl.dial.Dial(ctx, d.MX)
 	if err != nil {
 		out.err = err
 		return out
 	}
+	out.local, out.remote = addrOf(conn.LocalAddr()), addrOf(conn.RemoteAddr())
 	c, err := smtpc.NewClient(ctx, conn, rl.hostname)
 	if err != nil {
 		out.err = err
@@ -149,31 +196,35 @@ func (rl *relay) attempt(ctx context.Context, d *resolver.Decision, from string,
 	// Without a policy, TLS is opportunistic (RFC 3207, RFC 7435): any
 	// certificate will do, and a server without STARTTLS gets the message
 	// in clear. Under a policy, the verdict's configuration replaces this
-	// with the policy's validation.
+	// with the policy's validation, whose outcome the hook reports for
+	// this session (under testing a failure does not stop the handshake).
 	base := &tls.Config{InsecureSkipVerify: true}
-	rl.tlsMu.Lock()
-	rl.reported = nil
-	err = c.StartTLS(ctx, d.TLSConfig(base))
-	reported := rl.reported
-	rl.tlsMu.Unlock()
+	var reported error
+	err = c.StartTLS(ctx, d.TLSConfigReport(base, func(err error) { reported = err }))
 	switch {
-	case errors.Is(err, smtpc.ErrNoSTARTTLS) && underPolicy:
-		out.result = validate.ResultStartTLSNotSupported
+	case errors.Is(err, smtpc.ErrNoSTARTTLS):
+		out.counted = true
+		if underPolicy || out.result == "" {
+			out.result = validate.ResultStartTLSNotSupported
+		}
 		if enforce {
 			out.err, out.refused = err, true
 			return out
 		}
-	case errors.Is(err, smtpc.ErrNoSTARTTLS):
 	case err != nil:
-		if underPolicy {
-			out.result = validate.ResultOf(err)
+		out.counted = out.counted || reported != nil || !transient(err)
+		if underPolicy || out.result == "" {
+			out.result = validate.ResultOf(cmp.Or(reported, err))
+			out.reason = reasonCode(out.result, cmp.Or(reported, err))
 		}
 		out.err, out.refused = err, enforce
 		return out
 	default:
+		out.counted = true
 		out.tls = tls.VersionName(c.TLS().Version)
 		if reported != nil && out.result == "" {
 			out.result = validate.ResultOf(reported)
+			out.reason = reasonCode(out.result, reported)
 		}
 	}
 
@@ -188,6 +239,36 @@ func (rl *relay) attempt(ctx context.Context, d *resolver.Decision, from string,
 	}
 	c.Quit()
 	return out
+}
+
+// transient reports whether err, which failed a TLS handshake, is a network
+// failure rather than a TLS one: a timeout, a reset or closed connection.
+func transient(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// reasonCode is the failure-reason-code of a result: RFC 8460 asks for one
+// with certificate-not-trusted and validation-failure.
+func reasonCode(r validate.ResultType, err error) string {
+	if r != validate.ResultCertificateNotTrusted && r != validate.ResultValidationFailure {
+		return ""
+	}
+	var ve *validate.Error
+	if errors.As(err, &ve) {
+		return ve.Err.Error()
+	}
+	return err.Error()
+}
+
+// addrOf returns the IP address of a TCP endpoint, or the zero Addr.
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 func policyOf(d *resolver.Decision) string {

@@ -2,10 +2,12 @@
 // accepts mail over SMTP on a loopback port and delivers each message to
 // the MX hosts of the recipients' domain, in preference order, over
 // STARTTLS, asking resolver.Check about every MX host and handshaking with
-// the verdict's tls.Config.
+// the verdict's tls.Config, and records the TLS-RPT (RFC 8460) result of
+// every session.
 //
 //	relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N]
 //	      [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once]
+//	      [-tlsrpt FILE]
 //
 // Delivery is synchronous: the reply to DATA is the outcome. A message goes
 // to the first MX host that takes it; a host whose verdict is refuse, or
@@ -20,6 +22,31 @@
 // RFC 8460 result type, the figure a sender adds to the daily TLS-RPT
 // report of the domain: "success", or a failure such as
 // certificate-expired, starttls-not-supported or validation-failure.
+//
+// With -tlsrpt, a tlsrpt.Recorder counts these results per policy domain
+// and UTC day, in FILE: loaded at start (a missing file is an empty one),
+// saved after each message and at exit. The file is a tlsrpt snapshot,
+// from which a reporting job builds and sends the daily reports
+// (tlsrpt.Recorder.LoadFile, Reports, Sender.Deliver, Forget); the relay
+// sends none. Each MX host tried is one session:
+//
+//   - under a testing or enforce policy (policy-type sts): success for a
+//     TLS session that passed the policy; validation-failure for an MX host
+//     the policy does not list (refused under enforce, no connection
+//     made); starttls-not-supported; or the result of the handshake's
+//     validation, reported for the session by Decision.TLSConfigReport
+//     (certificate-expired, certificate-host-mismatch,
+//     certificate-not-trusted, validation-failure);
+//   - when the policy could not be fetched: the verdict's sts-* failure;
+//   - without a policy, and under mode none, which RFC 8461 section 5 says
+//     to treat as no policy: no-policy-found, a success when TLS was
+//     negotiated, starttls-not-supported or the handshake's failure
+//     otherwise. A domain in mode none is never counted under its sts
+//     policy.
+//
+// A session that fails on the network (no connection, a reset, a timeout)
+// before its TLS negotiation is over is not counted (RFC 8460 section
+// 4.3.4), unless the verdict itself is a failure.
 //
 // Flags:
 //
@@ -39,6 +66,9 @@
 //	-once            exit after the first message: status 0 if it was
 //	                 delivered, 75 after a temporary failure, 69 after a
 //	                 permanent one
+//	-tlsrpt FILE     record the TLS-RPT result of every session in FILE
+//	                 (a tlsrpt.Recorder snapshot), loaded at start and saved
+//	                 after each message and at exit
 //
 // It logs "listening" with the address once it accepts mail.
 package main
@@ -63,6 +93,7 @@ import (
 	"github.com/mtasts-go/mtasts/examples/internal/cli"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
 	"github.com/mtasts-go/mtasts/resolver"
+	"github.com/mtasts-go/mtasts/tlsrpt"
 )
 
 // Exit statuses (sysexits.h).
@@ -86,10 +117,11 @@ func run(args []string, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Minute, "deadline of one message's delivery")
 	hostname := fs.String("hostname", "relay.localhost", "name to give in the greeting and in EHLO")
 	once := fs.Bool("once", false, "exit after the first message (0 delivered, 75 temporary failure, 69 permanent)")
+	rptFile := fs.String("tlsrpt", "", "`FILE` to keep the TLS-RPT result counts in, loaded at start and saved after each message")
 	smtpAddrs := smtpc.Overrides{}
 	fs.Var(smtpAddrs, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once]")
+		fmt.Fprintln(stderr, "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once] [-tlsrpt FILE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -118,8 +150,19 @@ func run(args []string, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	rl := &relay{log: logger, dns: dc, dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs},
 		roots: roots, hostname: *hostname, timeout: *timeout}
-	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort,
-		Events: resolver.Events{TLSResult: rl.tlsResult}})
+	if *rptFile != "" {
+		// Load the counts of earlier runs, then save them at once: a file
+		// that cannot be read or written is a usage error now rather than
+		// results lost later.
+		rl.rec, rl.rptFile = tlsrpt.NewRecorder(tlsrpt.Options{}), *rptFile
+		if err := rl.rec.LoadFile(*rptFile); err != nil {
+			return usage(fmt.Errorf("-tlsrpt %s: %w", *rptFile, err))
+		}
+		if err := rl.rec.SaveFile(*rptFile); err != nil {
+			return usage(fmt.Errorf("-tlsrpt %s: %w", *rptFile, err))
+		}
+	}
+	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort})
 	if err != nil {
 		return usage(err)
 	}
@@ -162,6 +205,7 @@ func run(args []string, stderr io.Writer) int {
 		s.Close()
 	}
 	<-served
+	rl.saveResults()
 	return status
 }
 
@@ -214,6 +258,7 @@ func (s *session) Data(r io.Reader) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.relay.timeout)
 	defer cancel()
 	serr := s.relay.deliver(ctx, s.domain, s.from, s.to, msg)
+	s.relay.saveResults()
 	if s.once {
 		status := exitOK
 		switch {

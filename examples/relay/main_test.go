@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/smtp"
 	"net/textproto"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
+	"github.com/mtasts-go/mtasts/tlsrpt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -274,8 +276,15 @@ func TestOnce(t *testing.T) {
 		})
 	}
 	t.Run("usage", func(t *testing.T) {
+		// A -tlsrpt file that is not a snapshot, or cannot be written.
+		dir := t.TempDir()
+		bad := filepath.Join(dir, "bad.json")
+		if err := os.WriteFile(bad, []byte("not a snapshot"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		for _, args := range [][]string{{"-listen", "0.0.0.0:2525"}, {"-listen", "192.0.2.1:25"}, {"-listen", "localhost:25"},
-			{"extra"}, {"-timeout", "0s"}, {"-smtp-addr", "x"}} {
+			{"extra"}, {"-timeout", "0s"}, {"-smtp-addr", "x"},
+			{"-tlsrpt", bad}, {"-tlsrpt", filepath.Join(dir, "no", "such", "dir.json")}} {
 			err := exec.Command(bin, args...).Run()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 64 {
@@ -283,4 +292,144 @@ func TestOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTLSRPT delivers messages through a relay with -tlsrpt, then a second
+// relay started on the same file, and reads the counts back the way a
+// reporting job does: the day's reports, built once the day is over.
+func TestTLSRPT(t *testing.T) {
+	bin := build(t)
+	w := newWorld(t)
+	// none.test retires MTA-STS: mode none counts as no policy.
+	if _, err := w.AddDomain("none.test", testserver.Policy{Mode: "none", MX: []string{"mx.none.test"}, MaxAge: 86400, ID: "z1"}); err != nil {
+		t.Fatal(err)
+	}
+	// webpki.test's policy cannot be fetched: an untrusted certificate.
+	if _, err := w.AddDomain("webpki.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.webpki.test"}, MaxAge: 86400, ID: "w1"}); err != nil {
+		t.Fatal(err)
+	}
+	w.Fault("mta-sts.webpki.test", testserver.CertUntrusted)
+	// clear.test has no policy, and its MX no STARTTLS.
+	if _, err := w.AddSMTPHost("mx.clear.test"); err != nil {
+		t.Fatal(err)
+	}
+	w.SetAddrs("mx.clear.test", w.IP())
+	w.SetMX("clear.test", "mx.clear.test")
+	w.Fault("mx.clear.test", testserver.NoSTARTTLS)
+	file := filepath.Join(t.TempDir(), "tlsrpt.json")
+	args := append([]string{}, w.args...)
+	for _, h := range []string{"mx.none.test", "mx.webpki.test", "mx.clear.test"} {
+		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
+	}
+	args = append(args, "-tlsrpt", file)
+
+	deliver := func(p *proc, domains ...string) {
+		t.Helper()
+		for _, d := range domains {
+			err := send(t, p.addr, "rcpt@"+d, "tlsrpt")
+			var te *textproto.Error
+			if err != nil && (!errors.As(err, &te) || te.Code != 451) {
+				t.Fatalf("%s: %v\n%s", d, err, p.log())
+			}
+		}
+	}
+	p := start(t, bin, args...)
+	deliver(p, "expired.test", "enforce.test", "mismatch.test", "nostarttls.test", "testing.test", "plain.test", "none.test",
+		"webpki.test", "clear.test")
+	// The counts are saved after each message: read them now, then again
+	// after a restart that loads them and adds one more session.
+	got := reports(t, file)
+	p2 := start(t, bin, args...)
+	deliver(p2, "enforce.test")
+	p2.cmd.Process.Signal(syscall.SIGTERM)
+	<-p2.read
+	if err := p2.cmd.Wait(); err != nil {
+		t.Fatalf("relay: %v\n%s", err, p2.log())
+	}
+	again := reports(t, file)
+
+	type fail struct {
+		result, mx string
+		ip         bool // with the sending and receiving IP
+	}
+	for _, tc := range []struct {
+		domain     string
+		typ        tlsrpt.PolicyType
+		ok, failed int64
+		fails      []fail
+	}{
+		{"expired.test", tlsrpt.PolicySTS, 1, 1, []fail{{"certificate-expired", "mx1.expired.test", true}}},
+		{"enforce.test", tlsrpt.PolicySTS, 1, 0, nil},
+		{"mismatch.test", tlsrpt.PolicySTS, 0, 1, []fail{{"validation-failure", "mx.evil.test", false}}},
+		{"nostarttls.test", tlsrpt.PolicySTS, 0, 1, []fail{{"starttls-not-supported", "mx.nostarttls.test", true}}},
+		{"testing.test", tlsrpt.PolicySTS, 0, 1, []fail{{"certificate-host-mismatch", "mx.testing.test", true}}},
+		{"plain.test", tlsrpt.PolicyNone, 1, 0, nil},
+		{"none.test", tlsrpt.PolicyNone, 1, 0, nil},
+		{"webpki.test", tlsrpt.PolicySTS, 0, 1, []fail{{"sts-webpki-invalid", "mx.webpki.test", true}}},
+		{"clear.test", tlsrpt.PolicyNone, 0, 1, []fail{{"starttls-not-supported", "mx.clear.test", true}}},
+	} {
+		pr, ok := got[tc.domain]
+		if !ok {
+			t.Errorf("%s: no report in %v", tc.domain, got)
+			continue
+		}
+		if pr.Policy.Type != tc.typ || pr.Summary.TotalSuccessful != tc.ok || pr.Summary.TotalFailure != tc.failed ||
+			len(pr.FailureDetails) != len(tc.fails) {
+			t.Errorf("%s: %+v; want %s, %d successful, %d failed, %d failure details", tc.domain, pr, tc.typ, tc.ok, tc.failed, len(tc.fails))
+			continue
+		}
+		// The policy applied is in the report; a policy that could not be
+		// fetched has none.
+		fetched := tc.typ == tlsrpt.PolicySTS && tc.domain != "webpki.test"
+		if fetched != (len(pr.Policy.PolicyString) > 0 && pr.Policy.PolicyString[0] == "version: STSv1") {
+			t.Errorf("%s: policy-string %q", tc.domain, pr.Policy.PolicyString)
+		}
+		for i, f := range tc.fails {
+			d := pr.FailureDetails[i]
+			if string(d.ResultType) != f.result || d.ReceivingMXHostname != f.mx || d.FailedSessionCount != 1 ||
+				f.ip != (d.SendingMTAIP.IsLoopback() && d.ReceivingIP == w.IP()) {
+				t.Errorf("%s: failure %+v; want %+v (receiving IP %s)", tc.domain, d, f, w.IP())
+			}
+		}
+	}
+	if n := len(got); n != 9 {
+		t.Errorf("%d policy domains reported, want 9: %v", n, got)
+	}
+	if pr := again["enforce.test"]; pr.Summary.TotalSuccessful != 2 {
+		t.Errorf("after a restart, enforce.test: %+v; want 2 successful", pr)
+	}
+	if pr := again["expired.test"]; pr.Summary.TotalSuccessful != 1 || pr.Summary.TotalFailure != 1 {
+		t.Errorf("after a restart, expired.test: %+v; want the counts kept", pr)
+	}
+	t.Logf("relay logs:\n%s\n%s", p.log(), p2.log())
+}
+
+// reports loads the TLS-RPT counts that a relay saved in file and builds
+// the reports of every day they cover, as a reporting job would once the
+// day is over, and returns the policy part of each by policy domain.
+func reports(t *testing.T, file string) map[string]tlsrpt.PolicyReport {
+	t.Helper()
+	later := func() time.Time { return time.Now().Add(48 * time.Hour) }
+	rec := tlsrpt.NewRecorder(tlsrpt.Options{Clock: later})
+	if err := rec.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]tlsrpt.PolicyReport{}
+	// Around midnight UTC the sessions span two days: add them up.
+	for _, day := range rec.Days() {
+		reps, err := rec.Reports(day, tlsrpt.ReportOptions{OrganizationName: "Relay test", ContactInfo: "tlsrpt@relay.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reps {
+			if err := r.Validate(); err != nil || len(r.Policies) != 1 {
+				t.Fatalf("report %+v: %v", r, err)
+			}
+			pr, sum := r.Policies[0], out[r.Domain()]
+			pr.Summary.TotalSuccessful += sum.Summary.TotalSuccessful
+			pr.Summary.TotalFailure += sum.Summary.TotalFailure
+			out[r.Domain()] = pr
+		}
+	}
+	return out
 }
