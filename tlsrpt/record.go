@@ -104,7 +104,8 @@ func ParseTXT(txts []string) (Record, error) {
 // or more URIs separated by "," and optional white space, in which ",",
 // "!" and ";" must be percent-encoded. URIs of schemes other than https and
 // mailto are kept in Record.Ignored; a record left with no https or mailto
-// URI is an error (ErrNoUsableURI). Other fields are extensions.
+// URI is an error (ErrNoUsableURI), returned with the Record parsed, whose
+// Ignored and Extensions say what it holds. Other fields are extensions.
 //
 // Errors are [*SyntaxError] values wrapping ErrNoRecord, ErrNotASCII,
 // ErrBadRecord, ErrMissingRUA, ErrBadURI, ErrNoUsableURI or
@@ -165,7 +166,9 @@ func ParseRecord(s string) (Record, error) {
 	case !haveRUA:
 		return Record{}, syntaxError("rua", "", ErrMissingRUA)
 	case len(r.RUA) == 0:
-		return Record{}, syntaxError("rua", "", ErrNoUsableURI)
+		// Well-formed, but no destination: the record is returned with
+		// the error, so that a checker can name what was ignored.
+		return r, syntaxError("rua", "", ErrNoUsableURI)
 	}
 	return r, nil
 }

@@ -35,13 +35,9 @@ func tlsrptNotes(rec string, r tlsrpt.Record, err error) []note {
 		case errors.Is(err, tlsrpt.ErrMissingRUA), strings.TrimRight(rec, " \t;") == tlsrpt.Version:
 			errorf("no rua= field: the record says nowhere to send reports")
 		case errors.Is(err, tlsrpt.ErrNoUsableURI):
-			// The record is well-formed, but every URI is of a scheme
-			// senders ignore. The parser returns no Record with the error:
-			// parse the record again with a usable URI added, to name the
-			// ignored ones (and the extensions).
-			if r, err := tlsrpt.ParseRecord(withUsableURI(rec)); err == nil {
-				out = ignoredNotes(r)
-			}
+			// Well-formed, but every URI is of a scheme senders ignore;
+			// the parser returns the record with the error, to name them.
+			out = ignoredNotes(r)
 			errorf("no usable rua URI: senders have nowhere to send reports")
 		case errors.Is(err, tlsrpt.ErrBadURI) && se != nil:
 			errorf("rua %q: %s: senders send no reports", se.Value, badURI(se.Value))
@@ -70,14 +66,6 @@ func ignoredNotes(r tlsrpt.Record) []note {
 		out = append(out, note{sevWarning, fmt.Sprintf("field %q is not defined by RFC 8460; senders ignore it", e.Key)})
 	}
 	return out
-}
-
-// withUsableURI returns the well-formed record rec with one more rua field,
-// of a mailto: URI, in place of its optional trailing ";".
-func withUsableURI(rec string) string {
-	rec = strings.TrimRight(rec, " \t")
-	rec = strings.TrimSuffix(rec, ";")
-	return rec + "; rua=mailto:tlsrpt@example.invalid"
 }
 
 // badURI says what is wrong with the rua URI u, which the parser rejected.
