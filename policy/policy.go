@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/mtasts-go/mtasts/internal/txtrec"
+
 	"bytes"
 	"strconv"
 	"strings"
@@ -126,7 +128,7 @@ func Parse(body []byte) (*Policy, []Warning, error) {
 // line parses one line, body[lo:hi] without its terminator.
 func (ps *parser) line(n, lo, hi int) error {
 	b := ps.body
-	for hi > lo && isWSP(b[hi-1]) {
+	for hi > lo && txtrec.IsWSP(b[hi-1]) {
 		hi--
 	}
 	if hi == lo {
@@ -138,11 +140,11 @@ func (ps *parser) line(n, lo, hi int) error {
 	}
 	colon += lo
 	key := b[lo:colon]
-	if !isExtName(key) {
+	if !txtrec.IsExtName(key) {
 		return &SyntaxError{Line: n, Err: ErrBadLine}
 	}
 	vlo := colon + 1
-	for vlo < hi && isWSP(b[vlo]) {
+	for vlo < hi && txtrec.IsWSP(b[vlo]) {
 		vlo++
 	}
 	value := b[vlo:hi]
@@ -327,7 +329,7 @@ func parseMaxAge(b []byte) (uint64, bool) {
 	}
 	var v uint64
 	for _, c := range b {
-		if !isDigit(c) {
+		if !txtrec.IsDigit(c) {
 			return 0, false
 		}
 		v = v*10 + uint64(c-'0')
@@ -377,7 +379,7 @@ func (p *Policy) Validate() error {
 	}
 	for i, e := range p.Extensions {
 		switch {
-		case !isExtName(e.Key) || !isPolicyExtValue([]byte(e.Value)) || strings.ContainsRune(e.Value, '\t'),
+		case !txtrec.IsExtName(e.Key) || !isPolicyExtValue([]byte(e.Value)) || strings.ContainsRune(e.Value, '\t'),
 			e.Key == keyVersion || e.Key == keyMode || e.Key == keyMaxAge || e.Key == keyMX,
 			hasExtension(p.Extensions[:i], e.Key):
 			return &SyntaxError{Key: e.Key, Err: ErrBadExtension}

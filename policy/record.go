@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/mtasts-go/mtasts/internal/txtrec"
+
 import "strings"
 
 // RecordVersion is the version tag that begins every MTA-STS TXT record.
@@ -33,7 +35,7 @@ func IsSTS(s string) bool {
 		return false
 	}
 	for i := len(RecordVersion); i < len(s); i++ {
-		if !isWSP(s[i]) {
+		if !txtrec.IsWSP(s[i]) {
 			return s[i] == ';'
 		}
 	}
@@ -47,20 +49,13 @@ func IsSTS(s string) bool {
 // [*SyntaxError] when the one record is malformed. In every error case the
 // domain has no available policy (RFC 8461 section 3.1).
 func ParseTXT(txts []string) (Record, error) {
-	found := -1
-	for i, s := range txts {
-		if !IsSTS(s) {
-			continue
-		}
-		if found >= 0 {
-			return Record{}, ErrMultipleRecords
-		}
-		found = i
-	}
-	if found < 0 {
+	switch rec, n := txtrec.One(txts, IsSTS); n {
+	case 0:
 		return Record{}, ErrNoRecord
+	case 1:
+		return ParseRecord(rec)
 	}
-	return ParseRecord(txts[found])
+	return Record{}, ErrMultipleRecords
 }
 
 // ParseRecord parses one STSv1 TXT record, strictly per the ABNF of RFC 8461
@@ -86,16 +81,16 @@ func ParseRecord(s string) (Record, error) {
 	rest := s[len(RecordVersion):]
 	for len(rest) > 0 {
 		// sts-field-delim = *WSP ";" *WSP
-		rest = trimWSP(rest)
+		rest = txtrec.TrimWSP(rest)
 		if len(rest) == 0 || rest[0] != ';' {
 			return r, recordError("", ErrBadRecord)
 		}
-		rest = trimWSP(rest[1:])
+		rest = txtrec.TrimWSP(rest[1:])
 		if len(rest) == 0 {
 			break // the optional trailing delimiter
 		}
 		end := 0
-		for end < len(rest) && rest[end] != ';' && !isWSP(rest[end]) {
+		for end < len(rest) && rest[end] != ';' && !txtrec.IsWSP(rest[end]) {
 			end++
 		}
 		field := rest[:end]
@@ -112,7 +107,7 @@ func ParseRecord(s string) (Record, error) {
 				return r, recordError(key, ErrBadID)
 			}
 			r.ID, haveID = value, true
-		case !isExtName(key) || !isRecordExtValue(value):
+		case !txtrec.IsExtName(key) || !txtrec.IsExtValue(value):
 			return r, recordError(key, ErrBadExtension)
 		case key == "id" || key == "v" || hasExtension(r.Extensions, key):
 			// A repeated field: the first occurrence wins (RFC 8461 §3.2).
@@ -133,14 +128,6 @@ func recordError(key string, err error) error {
 	return &SyntaxError{Key: key, Err: err}
 }
 
-func trimWSP(s string) string {
-	i := 0
-	for i < len(s) && isWSP(s[i]) {
-		i++
-	}
-	return s[i:]
-}
-
 func hasExtension(exts []Extension, key string) bool {
 	for i := range exts {
 		if exts[i].Key == key {
@@ -158,7 +145,7 @@ func (r Record) Validate() error {
 		return recordError("id", ErrBadID)
 	}
 	for i, e := range r.Extensions {
-		if !isExtName(e.Key) || !isRecordExtValue(e.Value) || e.Key == "v" || e.Key == "id" ||
+		if !txtrec.IsExtName(e.Key) || !txtrec.IsExtValue(e.Value) || e.Key == "v" || e.Key == "id" ||
 			hasExtension(r.Extensions[:i], e.Key) {
 			return recordError(e.Key, ErrBadExtension)
 		}

@@ -1,42 +1,10 @@
 package policy
 
-// Character classes and name grammars shared by the record and policy
-// parsers. All work on bytes and never allocate.
+import "github.com/mtasts-go/mtasts/internal/txtrec"
 
-func isAlpha(c byte) bool    { return c|0x20 >= 'a' && c|0x20 <= 'z' }
-func isDigit(c byte) bool    { return c >= '0' && c <= '9' }
-func isAlphaNum(c byte) bool { return isAlpha(c) || isDigit(c) }
-func isWSP(c byte) bool      { return c == ' ' || c == '\t' }
-
-// isExtName reports whether s is an extension name: a letter or digit, then
-// up to 31 letters, digits, "_", "-" or "." (RFC 8461 sections 3.1 and 3.2).
-func isExtName[T string | []byte](s T) bool {
-	if len(s) == 0 || len(s) > 32 || !isAlphaNum(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !isAlphaNum(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-// isRecordExtValue reports whether s is a TXT record extension value: one or
-// more printable ASCII characters other than "=" and ";".
-func isRecordExtValue(s string) bool {
-	if len(s) == 0 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '=' || c == ';' {
-			return false
-		}
-	}
-	return true
-}
+// Name grammars of the record and policy parsers (the character classes
+// and the extension grammar are txtrec's). All work on bytes and never
+// allocate.
 
 // isID reports whether s is a record id: 1 to 32 letters or digits.
 func isID(s string) bool {
@@ -44,7 +12,7 @@ func isID(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !isAlphaNum(s[i]) {
+		if !txtrec.IsAlphaNum(s[i]) {
 			return false
 		}
 	}
@@ -101,7 +69,7 @@ func checkDomain[T string | []byte](s T) (ok, numeric bool) {
 	}
 	numeric = true
 	for i := start; i < len(s) && numeric; i++ {
-		numeric = isDigit(s[i])
+		numeric = txtrec.IsDigit(s[i])
 	}
 	return true, numeric
 }

@@ -1,6 +1,8 @@
 package tlsrpt
 
 import (
+	"github.com/mtasts-go/mtasts/internal/txtrec"
+
 	"context"
 	"strings"
 )
@@ -43,7 +45,7 @@ func IsTLSRPT(s string) bool {
 		return false
 	}
 	for i := len(Version); i < len(s); i++ {
-		if !isWSP(s[i]) {
+		if !txtrec.IsWSP(s[i]) {
 			return s[i] == ';'
 		}
 	}
@@ -82,20 +84,13 @@ func Lookup(ctx context.Context, r TXTResolver, domain string) (Record, error) {
 // [*SyntaxError] when the one record is malformed. In every error case the
 // domain does not implement TLS-RPT (RFC 8460 section 3).
 func ParseTXT(txts []string) (Record, error) {
-	found := -1
-	for i, s := range txts {
-		if !IsTLSRPT(s) {
-			continue
-		}
-		if found >= 0 {
-			return Record{}, ErrMultipleRecords
-		}
-		found = i
-	}
-	if found < 0 {
+	switch rec, n := txtrec.One(txts, IsTLSRPT); n {
+	case 0:
 		return Record{}, ErrNoRecord
+	case 1:
+		return ParseRecord(rec)
 	}
-	return ParseRecord(txts[found])
+	return Record{}, ErrMultipleRecords
 }
 
 // ParseRecord parses one TLS-RPT record strictly per the ABNF of RFC 8460
@@ -112,7 +107,7 @@ func ParseTXT(txts []string) (Record, error) {
 // ErrBadExtension. The returned strings share memory with s.
 func ParseRecord(s string) (Record, error) {
 	var r Record
-	if !strings.HasPrefix(s, Version) || len(s) > len(Version) && s[len(Version)] != ';' && !isWSP(s[len(Version)]) {
+	if !strings.HasPrefix(s, Version) || len(s) > len(Version) && s[len(Version)] != ';' && !txtrec.IsWSP(s[len(Version)]) {
 		return r, syntaxError("", "", ErrNoRecord)
 	}
 	for i := 0; i < len(s); i++ {
@@ -125,11 +120,11 @@ func ParseRecord(s string) (Record, error) {
 	rest := s[len(Version):]
 	for len(rest) > 0 {
 		// field-delim = *WSP ";" *WSP
-		rest = trimWSP(rest)
+		rest = txtrec.TrimWSP(rest)
 		if len(rest) == 0 || rest[0] != ';' {
 			return Record{}, syntaxError("", "", ErrBadRecord)
 		}
-		rest = trimWSP(rest[1:])
+		rest = txtrec.TrimWSP(rest[1:])
 		if len(rest) == 0 {
 			break // the optional trailing delimiter
 		}
@@ -143,7 +138,7 @@ func ParseRecord(s string) (Record, error) {
 			continue
 		}
 		end := 0
-		for end < len(rest) && rest[end] != ';' && !isWSP(rest[end]) {
+		for end < len(rest) && rest[end] != ';' && !txtrec.IsWSP(rest[end]) {
 			end++
 		}
 		field := rest[:end]
@@ -153,7 +148,7 @@ func ParseRecord(s string) (Record, error) {
 			return Record{}, syntaxError(field, "", ErrBadRecord)
 		}
 		key, value := field[:eq], field[eq+1:]
-		if !isExtName(key) || !isExtValue(value) {
+		if !txtrec.IsExtName(key) || !txtrec.IsExtValue(value) {
 			return Record{}, syntaxError(key, value, ErrBadExtension)
 		}
 		if !hasExtension(r.Extensions, key) {
@@ -178,7 +173,7 @@ func ParseRecord(s string) (Record, error) {
 func (r *Record) parseRUA(s string) (string, error) {
 	for {
 		end := 0
-		for end < len(s) && s[end] != ',' && s[end] != ';' && !isWSP(s[end]) {
+		for end < len(s) && s[end] != ',' && s[end] != ';' && !txtrec.IsWSP(s[end]) {
 			end++
 		}
 		uri := s[:end]
@@ -193,11 +188,11 @@ func (r *Record) parseRUA(s string) (string, error) {
 			r.RUA = appendNew(r.RUA, uri)
 		}
 		// *WSP "," *WSP before the next URI; anything else ends the field.
-		rest := trimWSP(s[end:])
+		rest := txtrec.TrimWSP(s[end:])
 		if len(rest) == 0 || rest[0] != ',' {
 			return s[end:], nil
 		}
-		s = trimWSP(rest[1:])
+		s = txtrec.TrimWSP(rest[1:])
 	}
 }
 

@@ -1,6 +1,8 @@
 package tlsrpt
 
 import (
+	"github.com/mtasts-go/mtasts/internal/txtrec"
+
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -214,7 +216,7 @@ func (r *Report) Filename(unique string, compressed bool) string {
 func alnumOnly(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		if isAlphaNum(s[i]) {
+		if txtrec.IsAlphaNum(s[i]) {
 			b = append(b, s[i])
 		}
 	}
@@ -223,7 +225,7 @@ func alnumOnly(s string) string {
 
 // isAtext reports whether c is an atext character of RFC 5322.
 func isAtext(c byte) bool {
-	return isAlphaNum(c) || c < 0x80 && strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+	return txtrec.IsAlphaNum(c) || c < 0x80 && strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
 }
 
 // isDotAtom reports whether s is a dot-atom-text of RFC 5322.

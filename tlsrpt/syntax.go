@@ -1,6 +1,8 @@
 package tlsrpt
 
 import (
+	"github.com/mtasts-go/mtasts/internal/txtrec"
+
 	"strings"
 	"unicode/utf8"
 
@@ -10,55 +12,13 @@ import (
 // Character classes and small grammars of the record parser. They work on
 // bytes and never allocate.
 
-func isAlpha(c byte) bool    { return c|0x20 >= 'a' && c|0x20 <= 'z' }
-func isDigit(c byte) bool    { return c >= '0' && c <= '9' }
-func isAlphaNum(c byte) bool { return isAlpha(c) || isDigit(c) }
-func isWSP(c byte) bool      { return c == ' ' || c == '\t' }
-func isHex(c byte) bool      { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
-
-func trimWSP(s string) string {
-	i := 0
-	for i < len(s) && isWSP(s[i]) {
-		i++
-	}
-	return s[i:]
-}
-
-// isExtName reports whether s is a tlsrpt-ext-name: a letter or digit, then
-// up to 31 letters, digits, "_", "-" or ".".
-func isExtName(s string) bool {
-	if len(s) == 0 || len(s) > 32 || !isAlphaNum(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !isAlphaNum(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-// isExtValue reports whether s is a tlsrpt-ext-value: one or more of
-// %x21-3A / %x3C / %x3E-7E (printable ASCII but "=" and ";").
-func isExtValue(s string) bool {
-	if len(s) == 0 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '=' || c == ';' {
-			return false
-		}
-	}
-	return true
-}
+func isHex(c byte) bool { return txtrec.IsDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
 
 // isURIChar reports whether c may appear literally in a tlsrpt-uri: the
 // characters of RFC 3986 (unreserved, gen-delims, sub-delims, and the "%"
 // of pct-encoded) less ",", "!" and ";", which RFC 8460 requires encoded.
 func isURIChar(c byte) bool {
-	if isAlphaNum(c) {
+	if txtrec.IsAlphaNum(c) {
 		return true
 	}
 	switch c {
@@ -78,11 +38,11 @@ func isURIChar(c byte) bool {
 // syntax.
 func checkURI(s string) (supported bool, err error) {
 	colon := strings.IndexByte(s, ':')
-	if colon <= 0 || !isAlpha(s[0]) {
+	if colon <= 0 || !txtrec.IsAlpha(s[0]) {
 		return false, ErrBadURI
 	}
 	for i := 1; i < colon; i++ {
-		if c := s[i]; !isAlphaNum(c) && c != '+' && c != '-' && c != '.' {
+		if c := s[i]; !txtrec.IsAlphaNum(c) && c != '+' && c != '-' && c != '.' {
 			return false, ErrBadURI
 		}
 	}
@@ -119,7 +79,7 @@ func checkURI(s string) (supported bool, err error) {
 		if i := strings.LastIndexByte(auth, ':'); i >= 0 && !strings.HasSuffix(auth, "]") {
 			host = auth[:i]
 			for j := i + 1; j < len(auth); j++ {
-				if !isDigit(auth[j]) {
+				if !txtrec.IsDigit(auth[j]) {
 					return false, ErrBadURI
 				}
 			}
@@ -183,7 +143,7 @@ func checkHost(s string) (ok, lower bool) {
 		}
 		c := s[i]
 		switch {
-		case c >= 'a' && c <= 'z', isDigit(c), c == '-':
+		case c >= 'a' && c <= 'z', txtrec.IsDigit(c), c == '-':
 		case c >= 'A' && c <= 'Z':
 			lower = false
 		default:
