@@ -31,15 +31,8 @@ type Extension struct {
 // later versions, such as "v=STSv10") are not STSv1 records and are discarded
 // (RFC 8461 section 3.1; the white space follows erratum 6285).
 func IsSTS(s string) bool {
-	if !strings.HasPrefix(s, RecordVersion) {
-		return false
-	}
-	for i := len(RecordVersion); i < len(s); i++ {
-		if !txtrec.IsWSP(s[i]) {
-			return s[i] == ';'
-		}
-	}
-	return true
+	delimited, bare := txtrec.Begins(s, RecordVersion)
+	return delimited || bare
 }
 
 // ParseTXT picks the policy record out of all TXT strings found at

@@ -41,15 +41,8 @@ type Extension struct {
 // allows). Other TXT records at the name, "v=TLSRPTv10...", and text such as
 // "v=TLSRPTv1 (old)" are discarded.
 func IsTLSRPT(s string) bool {
-	if !strings.HasPrefix(s, Version) {
-		return false
-	}
-	for i := len(Version); i < len(s); i++ {
-		if !txtrec.IsWSP(s[i]) {
-			return s[i] == ';'
-		}
-	}
-	return false
+	delimited, _ := txtrec.Begins(s, Version)
+	return delimited
 }
 
 // TXTResolver looks up the TXT records at a name, each record's

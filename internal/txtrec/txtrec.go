@@ -58,6 +58,21 @@ func IsExtValue(s string) bool {
 	return true
 }
 
+// Begins reports how s begins with the version tag v: delimited, followed
+// by optional WSP and ";" (the field delimiter of both RFCs' ABNF); or bare,
+// v and nothing else but WSP. "v=STSv10" or "v=STSv1 x" is neither.
+func Begins(s, v string) (delimited, bare bool) {
+	if len(s) < len(v) || s[:len(v)] != v {
+		return false, false
+	}
+	for i := len(v); i < len(s); i++ {
+		if !IsWSP(s[i]) {
+			return s[i] == ';', false
+		}
+	}
+	return false, true
+}
+
 // One returns the only string of txts that is (a record of the kind that
 // is recognises), and n, how many there are, counted up to 2: both RFCs
 // discard the other TXT strings of the name and want exactly one record.

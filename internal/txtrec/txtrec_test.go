@@ -36,3 +36,22 @@ func TestExtGrammar(t *testing.T) {
 		t.Error("TrimWSP")
 	}
 }
+
+func TestBegins(t *testing.T) {
+	for _, tc := range []struct {
+		s               string
+		delimited, bare bool
+	}{
+		{"v=STSv1", false, true},
+		{"v=STSv1;", true, false},
+		{"v=STSv1 \t; id=a", true, false},
+		{"v=STSv1 \t", false, true},
+		{"v=STSv1 x", false, false},
+		{"v=STSv10;", false, false},
+		{"v=STS", false, false},
+	} {
+		if d, b := Begins(tc.s, "v=STSv1"); d != tc.delimited || b != tc.bare {
+			t.Errorf("Begins(%q) = %v, %v", tc.s, d, b)
+		}
+	}
+}
