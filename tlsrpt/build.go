@@ -2,7 +2,10 @@ package tlsrpt
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +26,9 @@ type ReportOptions struct {
 	ContactInfo string
 	// UniqueID, letters and digits only, tells apart the reports of
 	// several sending MTAs that share a contact-info domain: it goes into
-	// report ids and file names. Optional.
+	// report ids (and, through the Reporter, file names), so that each
+	// node's report-id is unique per day. Default: DefaultNodeID of
+	// ContactInfo, which differs from host to host.
 	UniqueID string
 }
 
@@ -50,6 +55,9 @@ func (r *Recorder) Reports(day time.Time, o ReportOptions) ([]*Report, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
+	if o.UniqueID == "" {
+		o.UniqueID = DefaultNodeID(o.ContactInfo)
+	}
 	d := dayOf(day)
 	if d >= dayOf(r.clock()) {
 		return nil, fmt.Errorf("tlsrpt: %s: %w", dayTime(d).Format(time.DateOnly), ErrDayNotOver)
@@ -62,7 +70,7 @@ func (r *Recorder) Reports(day time.Time, o ReportOptions) ([]*Report, error) {
 	r.mu.Lock()
 	for k, c := range r.policies {
 		if k.day == d {
-			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.report(k)})
+			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.report(k, r.maxGroups)})
 		}
 	}
 	r.mu.Unlock()
@@ -109,31 +117,20 @@ func reportID(day time.Time, domain, unique, submitter string) string {
 	return b.String()
 }
 
-// report renders the counts of k; r.mu is held.
-func (c *counts) report(k policyKey) PolicyReport {
-	pr := PolicyReport{
+// report renders the counts of k with at most max failure details; r.mu
+// is held.
+func (c *counts) report(k policyKey, max int) PolicyReport {
+	details, _ := c.details(max)
+	return PolicyReport{
 		Policy: AppliedPolicy{
 			Type:         k.typ,
 			PolicyString: append([]string{}, c.lines...),
 			Domain:       k.domain,
 			MXHost:       append([]string{}, c.mx...),
 		},
-		Summary: Summary{TotalSuccessful: jsonInt(c.success), TotalFailure: jsonInt(c.failure)},
+		Summary:        Summary{TotalSuccessful: jsonInt(c.success), TotalFailure: jsonInt(c.failure)},
+		FailureDetails: details,
 	}
-	for fk, g := range c.groups {
-		pr.FailureDetails = append(pr.FailureDetails, FailureDetail{
-			ResultType:            fk.result,
-			SendingMTAIP:          fk.sending,
-			ReceivingMXHostname:   fk.mx,
-			ReceivingMXHelo:       fk.helo,
-			ReceivingIP:           fk.receiving,
-			FailedSessionCount:    jsonInt(g.n),
-			AdditionalInformation: g.info,
-			FailureReasonCode:     fk.reason,
-		})
-	}
-	slices.SortFunc(pr.FailureDetails, compareDetails)
-	return pr
 }
 
 func compareDetails(a, b FailureDetail) int {
@@ -149,4 +146,14 @@ func compareDetails(a, b FailureDetail) int {
 
 func jsonInt(n uint64) int64 {
 	return int64(min(n, maxJSONInt))
+}
+
+// DefaultNodeID returns the node id that [Recorder.Reports] uses when
+// ReportOptions.UniqueID is empty: 10 hex digits of a hash of the host
+// name and contact, the same in every run of one configuration on one
+// host, different on another host that shares the contact domain.
+func DefaultNodeID(contact string) string {
+	host, _ := os.Hostname()
+	h := sha256.Sum256([]byte(host + "\x00" + contact))
+	return hex.EncodeToString(h[:5])
 }

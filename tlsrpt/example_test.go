@@ -52,6 +52,7 @@ func ExampleRecorder() {
 	reports, err := rec.Reports(now.Add(-24*time.Hour), tlsrpt.ReportOptions{
 		OrganizationName: "Company-X",
 		ContactInfo:      "tlsrpt@mail.company-x.example",
+		UniqueID:         "mta1", // this node's; two nodes must not share one
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -63,5 +64,5 @@ func ExampleRecorder() {
 	os.Stdout.Write(append(j, '\n'))
 	// Output:
 	// mail.company-x.example!company-y.example!1459468800!1459555199.json.gz
-	// {"organization-name":"Company-X","date-range":{"start-datetime":"2016-04-01T00:00:00Z","end-datetime":"2016-04-01T23:59:59Z"},"contact-info":"tlsrpt@mail.company-x.example","report-id":"2016-04-01.company-y.example@mail.company-x.example","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: testing","mx: *.mail.company-y.example","max_age: 86400"],"policy-domain":"company-y.example","mx-host":["*.mail.company-y.example"]},"summary":{"total-successful-session-count":3,"total-failure-session-count":1},"failure-details":[{"result-type":"certificate-expired","sending-mta-ip":"198.51.100.62","receiving-mx-hostname":"mx2.mail.company-y.example","receiving-ip":"203.0.113.56","failed-session-count":1}]}]}
+	// {"organization-name":"Company-X","date-range":{"start-datetime":"2016-04-01T00:00:00Z","end-datetime":"2016-04-01T23:59:59Z"},"contact-info":"tlsrpt@mail.company-x.example","report-id":"2016-04-01.company-y.example.mta1@mail.company-x.example","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: testing","mx: *.mail.company-y.example","max_age: 86400"],"policy-domain":"company-y.example","mx-host":["*.mail.company-y.example"]},"summary":{"total-successful-session-count":3,"total-failure-session-count":1},"failure-details":[{"result-type":"certificate-expired","sending-mta-ip":"198.51.100.62","receiving-mx-hostname":"mx2.mail.company-y.example","receiving-ip":"203.0.113.56","failed-session-count":1}]}]}
 }

@@ -43,7 +43,7 @@ func (r *Recorder) Snapshot() ([]byte, error) {
 	s := snapshot{Version: snapshotVersion, Entries: []snapshotEntry{}}
 	r.mu.Lock()
 	for k, c := range r.policies {
-		pr := c.report(k)
+		pr := c.report(k, 2*r.maxGroups)
 		s.Entries = append(s.Entries, snapshotEntry{
 			Day:       dayTime(k.day).Format(time.DateOnly),
 			Policy:    pr.Policy,
@@ -97,7 +97,7 @@ func (r *Recorder) Restore(data []byte) error {
 	for _, it := range items {
 		c := r.entry(it.key, it.pt)
 		if c == nil {
-			r.dropped += it.e.Success + it.e.Failure
+			r.stats.OverLimit += it.e.Success + it.e.Failure
 			continue
 		}
 		c.success += it.e.Success

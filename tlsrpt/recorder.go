@@ -94,8 +94,10 @@ type Recorder struct {
 	mu        sync.Mutex
 	policies  map[policyKey]*counts
 	memo      map[*policy.Policy]policyText
-	dropped   uint64
-	textBytes int // of the policies' texts kept in entries
+	tlsaMemo  map[string]string // TLSA record as given → presentation form, "" if invalid
+	stats     Stats
+	textBytes int   // of the policies' texts kept in entries
+	lastDay   int64 // the newest day seen; older days are expired from it
 }
 
 type policyKey struct {
@@ -137,6 +139,7 @@ func NewRecorder(opts Options) *Recorder {
 		maxBytes:    opts.MaxPolicyBytes,
 		policies:    make(map[policyKey]*counts),
 		memo:        make(map[*policy.Policy]policyText),
+		tlsaMemo:    make(map[string]string),
 	}
 	if r.clock == nil {
 		r.clock = time.Now
@@ -153,24 +156,45 @@ func NewRecorder(opts Options) *Recorder {
 	return r
 }
 
-// Record counts one result in the current UTC day. A result with an
-// invalid domain, an invalid type or result type is dropped (see
-// [Recorder.Dropped]), as are results for a new policy once
-// Options.MaxPolicies entries exist.
-func (r *Recorder) Record(res Result) {
+// Record counts one result in the current UTC day. A result that is not
+// valid is refused with a [*ResultError] and counted in Stats().Invalid:
+// an invalid domain, policy type or result type; a policy type of sts
+// without a policy (unless the result is an sts policy fetch failure) or
+// of tlsa without records; a TLSA record not in presentation form. An
+// MTA-STS policy of mode none is recorded as no-policy-found (RFC 8461
+// section 5 treats it as no policy). An AdditionalInfo that is not an
+// absolute URI of at most 1024 bytes is left out (never cut) and counted
+// in Stats().InfoDropped. Results for a new (domain, policy) beyond the
+// limits of Options are dropped and counted (Stats().OverLimit).
+//
+// Record does not block on I/O and, once a group exists, allocates
+// nothing for an sts, no-policy-found or failure result.
+func (r *Recorder) Record(res Result) error {
 	domain, ok := canonDomain(res.Domain)
-	typ := res.Type
+	if !ok {
+		return r.invalid("domain", res.Domain, ErrBadResult)
+	}
+	typ, pol := res.Type, res.Policy
+	if typ == PolicyTLSA {
+		pol = nil
+	}
+	if pol != nil && pol.Mode == policy.ModeNone && (typ == "" || typ == PolicySTS) {
+		typ, pol = PolicyNone, nil
+	}
 	if typ == "" {
 		typ = PolicyNone
-		if res.Policy != nil || isSTSFailure(res.ResultType) {
+		if pol != nil || isSTSFailure(res.ResultType) {
 			typ = PolicySTS
 		}
 	}
-	if !ok || !typ.Valid() || res.ResultType != "" && !res.ResultType.Valid() {
-		r.mu.Lock()
-		r.dropped++
-		r.mu.Unlock()
-		return
+	switch {
+	case !typ.Valid():
+		return r.invalid("type", string(typ), ErrBadResult)
+	case res.ResultType != "" && !res.ResultType.Valid():
+		return r.invalid("result-type", string(res.ResultType), ErrBadResult)
+	case typ == PolicySTS && pol == nil && len(res.PolicyString) == 0 && !isSTSFailure(res.ResultType),
+		typ == PolicyTLSA && len(res.PolicyString) == 0:
+		return r.invalid("policy-string", "", ErrNoPolicy)
 	}
 	var fk failureKey
 	if res.ResultType != "" {
@@ -185,27 +209,53 @@ func (r *Recorder) Record(res Result) {
 			fk.mx, _ = canonDomain(res.ReceivingMX) // invalid: left out
 		}
 	}
+	info := res.AdditionalInfo
+	infoBad := info != "" && res.ResultType != "" && !isAbsoluteURI(info)
+	if infoBad {
+		info = ""
+	}
 	day := dayOf(r.clock())
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.expire(day)
 	var pt policyText
-	if res.Policy != nil {
-		pt = r.policyText(res.Policy)
-	} else if len(res.PolicyString) > 0 || len(res.MXHost) > 0 {
+	switch {
+	case typ == PolicyNone:
+	case pol != nil:
+		pt = r.policyText(pol)
+	case typ == PolicyTLSA:
+		var bad string
+		if pt, bad = r.tlsaText(res.PolicyString, res.MXHost); bad != "" {
+			r.stats.Invalid++
+			return &ResultError{Field: "policy-string", Value: bad, Err: ErrBadTLSA}
+		}
+	default:
 		pt = newPolicyText(res.PolicyString, res.MXHost)
 	}
 	c := r.entry(policyKey{day: day, domain: domain, typ: typ, text: pt.text}, pt)
 	if c == nil {
-		r.dropped++
-		return
+		r.stats.OverLimit++
+		return nil
+	}
+	if infoBad {
+		r.stats.InfoDropped++
 	}
 	if res.ResultType == "" {
 		c.success++
-		return
+		return nil
 	}
 	c.failure++
-	c.addGroup(fk, 1, capText(res.AdditionalInfo), r.maxGroups)
+	c.addGroup(fk, 1, info, r.maxGroups)
+	return nil
+}
+
+// invalid counts a refused result and returns its error.
+func (r *Recorder) invalid(field, value string, err error) error {
+	r.mu.Lock()
+	r.stats.Invalid++
+	r.mu.Unlock()
+	return &ResultError{Field: field, Value: value, Err: err}
 }
 
 // entry returns the counts for k, creating them from pt if there is room;
@@ -221,25 +271,6 @@ func (r *Recorder) entry(k policyKey, pt policyText) *counts {
 		r.textBytes += len(pt.text)
 	}
 	return c
-}
-
-// addGroup adds n failures to the failure details of group k, or to the
-// ungrouped ones when there are max groups already. The caller counts them
-// in the total.
-func (c *counts) addGroup(k failureKey, n uint64, info string, max int) {
-	g, ok := c.groups[k]
-	if !ok {
-		if len(c.groups) >= max {
-			c.ungrouped += n
-			return
-		}
-		if c.groups == nil {
-			c.groups = make(map[failureKey]group)
-		}
-		g.info = info
-	}
-	g.n += n
-	c.groups[k] = g
 }
 
 // policyText renders p once per pointer; r.mu is held.
@@ -294,12 +325,34 @@ func capText(s string) string {
 	return s[:n]
 }
 
+// Stats counts what a [Recorder] did not keep. Each count only grows.
+type Stats struct {
+	// Invalid results were refused by Record (see [ResultError]).
+	Invalid uint64
+	// OverLimit results were dropped for want of room: a new (day,
+	// domain, policy) entry beyond Options.MaxPolicies or MaxPolicyBytes.
+	OverLimit uint64
+	// InfoDropped additional-information values were left out of a
+	// failure detail, not being an absolute URI of at most 1024 bytes.
+	InfoDropped uint64
+	// Expired sessions were forgotten unreported: their day ended more
+	// than 48 hours ago.
+	Expired uint64
+}
+
+// Stats returns what the recorder did not keep.
+func (r *Recorder) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
 // Dropped returns how many results were not counted: invalid ones, and
-// those beyond Options.MaxPolicies.
+// those beyond the limits of Options (Stats().Invalid + OverLimit).
 func (r *Recorder) Dropped() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.dropped
+	return r.stats.Invalid + r.stats.OverLimit
 }
 
 // Days returns the UTC days (at 00:00:00Z) that have results, oldest
@@ -368,4 +421,26 @@ func dayOf(t time.Time) int64 {
 
 func dayTime(d int64) time.Time {
 	return time.Unix(d*secondsPerDay, 0).UTC()
+}
+
+// keepDays is how many UTC days a recorder keeps: today, yesterday (the
+// day being reported) and the day before, so that a day's counts live
+// until 48 hours after its end, the time RFC 8460 section 5.5 gives a
+// report's retries and then some.
+const keepDays = 3
+
+// expire forgets the days that ended more than 48 hours before day, once
+// per new day; r.mu is held.
+func (r *Recorder) expire(day int64) {
+	if day <= r.lastDay {
+		return
+	}
+	r.lastDay = day
+	for k, c := range r.policies {
+		if k.day <= day-keepDays {
+			r.stats.Expired += c.success + c.failure
+			delete(r.policies, k)
+			r.textBytes -= len(k.text)
+		}
+	}
 }
