@@ -68,6 +68,7 @@ func (r *Recorder) Reports(day time.Time, o ReportOptions) ([]*Report, error) {
 	}
 	byDomain := make(map[string][]section)
 	r.mu.Lock()
+	r.expire(dayOf(r.clock()))
 	for k, c := range r.policies {
 		if k.day == d {
 			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.report(k, r.maxGroups)})

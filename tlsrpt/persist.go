@@ -95,9 +95,9 @@ func (r *Recorder) Restore(data []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, it := range items {
-		c := r.entry(it.key, it.pt)
+		c, why := r.entry(it.key, it.pt)
 		if c == nil {
-			r.stats.OverLimit += it.e.Success + it.e.Failure
+			*why += it.e.Success + it.e.Failure
 			continue
 		}
 		c.success += it.e.Success

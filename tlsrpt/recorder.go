@@ -79,6 +79,16 @@ type Options struct {
 	// texts of failure details capped at 255 bytes each, the memory of a
 	// Recorder is bounded by these three limits.
 	MaxPolicyBytes int
+	// RecordStatus, if set, says whether a policy domain publishes a
+	// TLS-RPT record; known is false while that is not known yet, and the
+	// function should then start a lookup without waiting for it (the
+	// [Reporter] does, through a cache). It is called with the
+	// recorder's lock held, once per new (day, domain, policy) entry, so
+	// that domains that publish no record cannot crowd out those that do:
+	// a domain known to publish none takes no entry (its results count
+	// in Stats().NoRecord), and domains not yet known take at most half
+	// of MaxPolicies. Call [Recorder.Resolved] with each answer.
+	RecordStatus func(domain string) (publishes, known bool)
 }
 
 // Recorder counts session results per policy domain, policy and UTC day,
@@ -96,6 +106,8 @@ type Recorder struct {
 	memo      map[*policy.Policy]policyText
 	tlsaMemo  map[string]string // TLSA record as given → presentation form, "" if invalid
 	stats     Stats
+	status    func(string) (bool, bool)
+	unknown   int   // entries of domains whose record status is not known
 	textBytes int   // of the policies' texts kept in entries
 	lastDay   int64 // the newest day seen; older days are expired from it
 }
@@ -116,6 +128,7 @@ type counts struct {
 	lines, mx        []string
 	success, failure uint64
 	ungrouped        uint64 // failures beyond the group cap
+	unknown          bool   // admitted before the domain's record status was known
 	groups           map[failureKey]group
 }
 
@@ -137,6 +150,7 @@ func NewRecorder(opts Options) *Recorder {
 		maxGroups:   opts.MaxFailureGroups,
 		maxPolicies: opts.MaxPolicies,
 		maxBytes:    opts.MaxPolicyBytes,
+		status:      opts.RecordStatus,
 		policies:    make(map[policyKey]*counts),
 		memo:        make(map[*policy.Policy]policyText),
 		tlsaMemo:    make(map[string]string),
@@ -233,9 +247,9 @@ func (r *Recorder) Record(res Result) error {
 	default:
 		pt = newPolicyText(res.PolicyString, res.MXHost)
 	}
-	c := r.entry(policyKey{day: day, domain: domain, typ: typ, text: pt.text}, pt)
+	c, why := r.entry(policyKey{day: day, domain: domain, typ: typ, text: pt.text}, pt)
 	if c == nil {
-		r.stats.OverLimit++
+		*why++
 		return nil
 	}
 	if infoBad {
@@ -258,19 +272,71 @@ func (r *Recorder) invalid(field, value string, err error) error {
 	return &ResultError{Field: field, Value: value, Err: err}
 }
 
-// entry returns the counts for k, creating them from pt if there is room;
-// r.mu is held.
-func (r *Recorder) entry(k policyKey, pt policyText) *counts {
+// entry returns the counts for k, creating them from pt if there is room
+// and the domain may report; if not, nil and the Stats counter of the
+// reason. r.mu is held.
+func (r *Recorder) entry(k policyKey, pt policyText) (*counts, *uint64) {
 	c := r.policies[k]
-	if c == nil {
-		if len(r.policies) >= r.maxPolicies || r.textBytes+len(pt.text) > r.maxBytes {
-			return nil
-		}
-		c = &counts{lines: pt.lines, mx: pt.mx}
-		r.policies[k] = c
-		r.textBytes += len(pt.text)
+	if c != nil {
+		return c, nil
 	}
-	return c
+	unknown := false
+	if r.status != nil {
+		publishes, known := r.status(k.domain)
+		switch {
+		case known && !publishes:
+			return nil, &r.stats.NoRecord
+		case !known:
+			unknown = true
+			if r.unknown >= r.maxPolicies/2 {
+				return nil, &r.stats.OverLimit
+			}
+		}
+	}
+	if len(r.policies) >= r.maxPolicies || r.textBytes+len(pt.text) > r.maxBytes {
+		return nil, &r.stats.OverLimit
+	}
+	c = &counts{lines: pt.lines, mx: pt.mx, unknown: unknown}
+	r.policies[k] = c
+	r.textBytes += len(pt.text)
+	if unknown {
+		r.unknown++
+	}
+	return c, nil
+}
+
+// remove deletes the entry k; r.mu is held.
+func (r *Recorder) remove(k policyKey, c *counts) {
+	delete(r.policies, k)
+	r.textBytes -= len(k.text)
+	if c.unknown {
+		r.unknown--
+	}
+}
+
+// Resolved tells the recorder whether domain publishes a TLS-RPT record,
+// for Options.RecordStatus: if not, its counts are dropped (and counted
+// in Stats().NoRecord), since no report can go anywhere; if so, its
+// entries no longer count against the share of domains not yet known.
+func (r *Recorder) Resolved(domain string, publishes bool) {
+	d, ok := canonDomain(domain)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, c := range r.policies {
+		if k.domain != d {
+			continue
+		}
+		if !publishes {
+			r.stats.NoRecord += c.success + c.failure
+			r.remove(k, c)
+		} else if c.unknown {
+			c.unknown = false
+			r.unknown--
+		}
+	}
 }
 
 // policyText renders p once per pointer; r.mu is held.
@@ -335,6 +401,9 @@ type Stats struct {
 	// InfoDropped additional-information values were left out of a
 	// failure detail, not being an absolute URI of at most 1024 bytes.
 	InfoDropped uint64
+	// NoRecord sessions were not kept, their domain publishing no
+	// TLS-RPT record (see Options.RecordStatus).
+	NoRecord uint64
 	// Expired sessions were forgotten unreported: their day ended more
 	// than 48 hours ago.
 	Expired uint64
@@ -347,18 +416,20 @@ func (r *Recorder) Stats() Stats {
 	return r.stats
 }
 
-// Dropped returns how many results were not counted: invalid ones, and
-// those beyond the limits of Options (Stats().Invalid + OverLimit).
+// Dropped returns how many results were not counted: invalid ones,
+// those beyond the limits of Options, and those of domains that publish
+// no record (Stats().Invalid + OverLimit + NoRecord).
 func (r *Recorder) Dropped() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stats.Invalid + r.stats.OverLimit
+	return r.stats.Invalid + r.stats.OverLimit + r.stats.NoRecord
 }
 
 // Days returns the UTC days (at 00:00:00Z) that have results, oldest
 // first.
 func (r *Recorder) Days() []time.Time {
 	r.mu.Lock()
+	r.expire(dayOf(r.clock()))
 	var days []int64
 	for k := range r.policies {
 		days = append(days, k.day)
@@ -386,10 +457,9 @@ func (r *Recorder) Forget(day time.Time, domains ...string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k := range r.policies {
+	for k, c := range r.policies {
 		if k.day == d && (len(domains) == 0 || want[k.domain]) {
-			delete(r.policies, k)
-			r.textBytes -= len(k.text)
+			r.remove(k, c)
 		}
 	}
 }
@@ -439,8 +509,7 @@ func (r *Recorder) expire(day int64) {
 	for k, c := range r.policies {
 		if k.day <= day-keepDays {
 			r.stats.Expired += c.success + c.failure
-			delete(r.policies, k)
-			r.textBytes -= len(k.text)
+			r.remove(k, c)
 		}
 	}
 }
