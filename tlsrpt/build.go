@@ -52,6 +52,25 @@ func (o ReportOptions) check() error {
 // "<date>.<policy domain>[.<unique id>]@<submitter>"), so that a report
 // rebuilt after a restart is recognisably the same one.
 func (r *Recorder) Reports(day time.Time, o ReportOptions) ([]*Report, error) {
+	return r.build(day, "", o)
+}
+
+// Report builds the report of one policy domain (any form) for the UTC
+// day that contains day, as Reports does; nil, nil if it has no counts.
+func (r *Recorder) Report(day time.Time, domain string, o ReportOptions) (*Report, error) {
+	d, ok := canonDomain(domain)
+	if !ok {
+		return nil, &DomainError{Name: domain}
+	}
+	reps, err := r.build(day, d, o)
+	if err != nil || len(reps) == 0 {
+		return nil, err
+	}
+	return reps[0], nil
+}
+
+// build builds the reports of day, for domain only if it is not "".
+func (r *Recorder) build(day time.Time, domain string, o ReportOptions) ([]*Report, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -70,7 +89,7 @@ func (r *Recorder) Reports(day time.Time, o ReportOptions) ([]*Report, error) {
 	r.mu.Lock()
 	r.expire(dayOf(r.clock()))
 	for k, c := range r.policies {
-		if k.day == d {
+		if k.day == d && (domain == "" || k.domain == domain) {
 			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.report(k, r.maxGroups)})
 		}
 	}

@@ -242,23 +242,11 @@ func (s *Sender) Deliver(ctx context.Context, rep *Report, rec Record) error {
 	attempt := 0
 	for attempt < s.opts.MaxAttempts {
 		attempt++
-		accepted := false
-		next := pending[:0]
-		for _, uri := range pending {
-			switch err := s.deliverOne(ctx, rep, body, uri); {
-			case err == nil:
-				accepted = true
-			case isPermanent(err):
-				errs[uri] = err // not tried again
-			default:
-				errs[uri] = err
-				next = append(next, uri)
-			}
-		}
-		if accepted {
+		var accepted bool
+		if accepted, pending = s.try(ctx, rep, body, pending, errs); accepted {
 			return nil
 		}
-		if pending = next; len(pending) == 0 {
+		if len(pending) == 0 {
 			return &DeliveryError{Attempts: attempt, Errs: errs, Permanent: true}
 		}
 		if attempt == s.opts.MaxAttempts || !s.opts.Clock().Add(wait).Before(deadline) {
@@ -274,6 +262,25 @@ func (s *Sender) Deliver(ctx context.Context, rep *Report, rec Record) error {
 		wait *= 2
 	}
 	return &DeliveryError{Attempts: attempt, Errs: errs}
+}
+
+// try makes one attempt at each of uris, and reports whether one accepted
+// the report; if none did, it returns those worth another attempt, and
+// sets errs[uri] to each failure.
+func (s *Sender) try(ctx context.Context, rep *Report, body []byte, uris []string, errs map[string]error) (bool, []string) {
+	next := make([]string, 0, len(uris))
+	for _, uri := range uris {
+		switch err := s.deliverOne(ctx, rep, body, uri); {
+		case err == nil:
+			return true, nil
+		case isPermanent(err):
+			errs[uri] = err // not tried again
+		default:
+			errs[uri] = err
+			next = append(next, uri)
+		}
+	}
+	return false, next
 }
 
 func (s *Sender) deliverOne(ctx context.Context, rep *Report, body []byte, uri string) error {
@@ -413,6 +420,9 @@ func message(rep *Report, gz []byte, from, to string, date time.Time, unique str
 	h("TLS-Report-Submitter", submitter)
 	h("Message-ID", "<"+rep.ReportID+">")
 	h("MIME-Version", "1.0")
+	// RFC 8689: deliver despite any TLS policy, as RFC 8460 section 3
+	// requires of report mail.
+	h("TLS-Required", "No")
 	h("Content-Type", `multipart/report; report-type="tlsrpt";`+"\r\n"+` boundary="`+mw.Boundary()+`"`)
 	b.WriteString("\r\nThis is a multipart message in MIME format.\r\n")
 

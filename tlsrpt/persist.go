@@ -1,6 +1,7 @@
 package tlsrpt
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ var ErrBadSnapshot = errors.New("invalid recorder snapshot")
 
 type snapshot struct {
 	Version int             `json:"version"`
+	ID      string          `json:"id,omitempty"` // random, so that Restore of the same snapshot twice adds once
 	Entries []snapshotEntry `json:"entries"`
 }
 
@@ -40,7 +42,7 @@ type snapshotEntry struct {
 
 // Snapshot returns every count the recorder holds, as JSON, for Restore.
 func (r *Recorder) Snapshot() ([]byte, error) {
-	s := snapshot{Version: snapshotVersion, Entries: []snapshotEntry{}}
+	s := snapshot{Version: snapshotVersion, ID: rand.Text(), Entries: []snapshotEntry{}}
 	r.mu.Lock()
 	for k, c := range r.policies {
 		pr := c.report(k, 2*r.maxGroups)
@@ -60,6 +62,8 @@ func (r *Recorder) Snapshot() ([]byte, error) {
 // Restore adds the counts of a Snapshot to those of r (so that results
 // recorded before a restore are kept). It checks the whole snapshot
 // first: on error, nothing is added. The limits of Options apply.
+// Restore is idempotent: a snapshot restored once already (each has an
+// id of its own) adds nothing the second time.
 func (r *Recorder) Restore(data []byte) error {
 	var s snapshot
 	if err := json.Unmarshal(data, &s); err != nil {
@@ -94,8 +98,17 @@ func (r *Recorder) Restore(data []byte) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if s.ID != "" {
+		if r.restored[s.ID] {
+			return nil
+		}
+		if r.restored == nil {
+			r.restored = make(map[string]bool)
+		}
+		r.restored[s.ID] = true
+	}
 	for _, it := range items {
-		c, why := r.entry(it.key, it.pt)
+		c, why := r.entry(it.key, it.pt, false)
 		if c == nil {
 			*why += it.e.Success + it.e.Failure
 			continue

@@ -55,9 +55,13 @@ type Result struct {
 	// ReasonCode is a short TLS error code or message (RFC 8460 asks for
 	// one with certificate-not-trusted and validation-failure).
 	ReasonCode string
-	// AdditionalInfo is a URI with more information; the first one of
-	// each group of failures is kept.
+	// AdditionalInfo is an absolute URI with more information; the first
+	// one of each group of failures is kept.
 	AdditionalInfo string
+	// MailFrom is the envelope sender of the message the session carried,
+	// if known. A [Reporter] leaves out the sessions that carry its own
+	// reports (RFC 8460 section 3: they SHOULD NOT be counted).
+	MailFrom string
 }
 
 // Options configure a [Recorder]. The zero value works.
@@ -107,9 +111,10 @@ type Recorder struct {
 	tlsaMemo  map[string]string // TLSA record as given → presentation form, "" if invalid
 	stats     Stats
 	status    func(string) (bool, bool)
-	unknown   int   // entries of domains whose record status is not known
-	textBytes int   // of the policies' texts kept in entries
-	lastDay   int64 // the newest day seen; older days are expired from it
+	unknown   int             // entries of domains whose record status is not known
+	textBytes int             // of the policies' texts kept in entries
+	restored  map[string]bool // ids of the snapshots restored
+	lastDay   int64           // the newest day seen; older days are expired from it
 }
 
 type policyKey struct {
@@ -184,9 +189,16 @@ func NewRecorder(opts Options) *Recorder {
 // Record does not block on I/O and, once a group exists, allocates
 // nothing for an sts, no-policy-found or failure result.
 func (r *Recorder) Record(res Result) error {
+	_, err := r.record(&res, nil)
+	return err
+}
+
+// record counts res, and reports whether it was kept; if so and j is not
+// nil, *j is set to the journal entry that replays it.
+func (r *Recorder) record(res *Result, j *journalEntry) (bool, error) {
 	domain, ok := canonDomain(res.Domain)
 	if !ok {
-		return r.invalid("domain", res.Domain, ErrBadResult)
+		return false, r.invalid("domain", res.Domain, ErrBadResult)
 	}
 	typ, pol := res.Type, res.Policy
 	if typ == PolicyTLSA {
@@ -203,12 +215,12 @@ func (r *Recorder) Record(res Result) error {
 	}
 	switch {
 	case !typ.Valid():
-		return r.invalid("type", string(typ), ErrBadResult)
+		return false, r.invalid("type", string(typ), ErrBadResult)
 	case res.ResultType != "" && !res.ResultType.Valid():
-		return r.invalid("result-type", string(res.ResultType), ErrBadResult)
+		return false, r.invalid("result-type", string(res.ResultType), ErrBadResult)
 	case typ == PolicySTS && pol == nil && len(res.PolicyString) == 0 && !isSTSFailure(res.ResultType),
 		typ == PolicyTLSA && len(res.PolicyString) == 0:
-		return r.invalid("policy-string", "", ErrNoPolicy)
+		return false, r.invalid("policy-string", "", ErrNoPolicy)
 	}
 	var fk failureKey
 	if res.ResultType != "" {
@@ -242,26 +254,30 @@ func (r *Recorder) Record(res Result) error {
 		var bad string
 		if pt, bad = r.tlsaText(res.PolicyString, res.MXHost); bad != "" {
 			r.stats.Invalid++
-			return &ResultError{Field: "policy-string", Value: bad, Err: ErrBadTLSA}
+			return false, &ResultError{Field: "policy-string", Value: bad, Err: ErrBadTLSA}
 		}
 	default:
 		pt = newPolicyText(res.PolicyString, res.MXHost)
 	}
-	c, why := r.entry(policyKey{day: day, domain: domain, typ: typ, text: pt.text}, pt)
+	c, why := r.entry(policyKey{day: day, domain: domain, typ: typ, text: pt.text}, pt, true)
 	if c == nil {
 		*why++
-		return nil
+		return false, nil
 	}
 	if infoBad {
 		r.stats.InfoDropped++
 	}
+	if j != nil {
+		*j = journalEntry{Op: "r", Day: day, Domain: domain, Type: typ, Text: pt.text, Result: res.ResultType,
+			Send: fk.sending, Recv: fk.receiving, MX: fk.mx, HELO: fk.helo, Reason: fk.reason, Info: info}
+	}
 	if res.ResultType == "" {
 		c.success++
-		return nil
+		return true, nil
 	}
 	c.failure++
 	c.addGroup(fk, 1, info, r.maxGroups)
-	return nil
+	return true, nil
 }
 
 // invalid counts a refused result and returns its error.
@@ -275,13 +291,13 @@ func (r *Recorder) invalid(field, value string, err error) error {
 // entry returns the counts for k, creating them from pt if there is room
 // and the domain may report; if not, nil and the Stats counter of the
 // reason. r.mu is held.
-func (r *Recorder) entry(k policyKey, pt policyText) (*counts, *uint64) {
+func (r *Recorder) entry(k policyKey, pt policyText, gate bool) (*counts, *uint64) {
 	c := r.policies[k]
 	if c != nil {
 		return c, nil
 	}
 	unknown := false
-	if r.status != nil {
+	if gate && r.status != nil {
 		publishes, known := r.status(k.domain)
 		switch {
 		case known && !publishes:
@@ -303,6 +319,49 @@ func (r *Recorder) entry(k policyKey, pt policyText) (*counts, *uint64) {
 		r.unknown++
 	}
 	return c, nil
+}
+
+// apply replays a journal entry: a result counted, or a day forgotten.
+// The limits apply, but not Options.RecordStatus: what was kept once is
+// kept again.
+func (r *Recorder) apply(e *journalEntry) {
+	if e.Op == "f" {
+		r.forget(e.Day, e.Domain)
+		return
+	}
+	if e.Op != "r" || !e.Type.Valid() || e.Result != "" && !e.Result.Valid() {
+		return
+	}
+	pt := policyTextOfKey(e.Text)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, why := r.entry(policyKey{day: e.Day, domain: e.Domain, typ: e.Type, text: pt.text}, pt, false)
+	if c == nil {
+		*why++
+		return
+	}
+	if e.Result == "" {
+		c.success++
+		return
+	}
+	c.failure++
+	fk := failureKey{result: e.Result, sending: e.Send, receiving: e.Recv, mx: e.MX, helo: e.HELO, reason: e.Reason}
+	c.addGroup(fk, 1, e.Info, r.maxGroups)
+}
+
+// policyTextOfKey splits the key text of a policy back into its parts.
+func policyTextOfKey(text string) policyText {
+	if text == "" {
+		return policyText{}
+	}
+	l, m, _ := strings.Cut(text, "\x00")
+	n := func(s string) int {
+		if s == "" {
+			return 0
+		}
+		return strings.Count(s, "\n") + 1
+	}
+	return policyText{text: text, lines: splitNonEmpty(text[:len(l)], n(l)), mx: splitNonEmpty(text[len(l)+1:], n(m))}
 }
 
 // remove deletes the entry k; r.mu is held.
@@ -449,16 +508,23 @@ func (r *Recorder) Days() []time.Time {
 // day's reports are delivered (or given up on).
 func (r *Recorder) Forget(day time.Time, domains ...string) {
 	d := dayOf(day)
-	want := make(map[string]bool, len(domains))
+	if len(domains) == 0 {
+		r.forget(d, "")
+	}
 	for _, s := range domains {
 		if c, ok := canonDomain(s); ok {
-			want[c] = true
+			r.forget(d, c)
 		}
 	}
+}
+
+// forget deletes the entries of day d, of domain (canonical) or of all
+// domains when it is "".
+func (r *Recorder) forget(d int64, domain string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k, c := range r.policies {
-		if k.day == d && (len(domains) == 0 || want[k.domain]) {
+		if k.day == d && (domain == "" || k.domain == domain) {
 			r.remove(k, c)
 		}
 	}

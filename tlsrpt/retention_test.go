@@ -30,8 +30,7 @@ func TestNoRecordDomainsDoNotCrowdOut(t *testing.T) {
 	var mu sync.Mutex
 	pending := map[string]bool{} // lookups asked for
 	publishes := func(d string) bool { return len(d) > 4 && d[:4] == "pub-" }
-	var rec *Recorder
-	rec = NewRecorder(Options{MaxPolicies: 1000, RecordStatus: func(d string) (bool, bool) {
+	rec := NewRecorder(Options{MaxPolicies: 1000, RecordStatus: func(d string) (bool, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		if done, asked := pending[d]; asked && done {

@@ -1,0 +1,245 @@
+package tlsrpt
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/mtasts-go/mtasts/validate"
+)
+
+// A Reporter's state directory holds a snapshot of the recorder and the
+// journals written since:
+//
+//	snapshot.json     the counts up to journal N-1, and N ("next")
+//	journal.N, ...    one line per result counted, per day forgotten
+//
+// Every result the recorder keeps is appended to the open journal, with
+// one write(2), before Record returns: a process killed at any instant
+// (SIGKILL) loses nothing it acknowledged, since the kernel holds what
+// was written. (A power loss may lose what the kernel had not yet
+// flushed; the snapshot is fsynced.) On start, the snapshot is restored
+// and the journals from N on are replayed, a torn last line ignored; a
+// new journal is opened and the state compacted: a new snapshot
+// (written to a temporary file, synced, renamed) names the new journal
+// as next, and the older journals are deleted. A crash at any step
+// leaves either the old snapshot and every journal after it, or the new
+// snapshot and the new journal: never a count twice, never one lost.
+
+const snapshotFile = "snapshot.json"
+
+// journalEntry is one line of a journal.
+type journalEntry struct {
+	Op     string              `json:"o"` // "r": a result counted; "f": a day (and domain) forgotten
+	Day    int64               `json:"d"`
+	Domain string              `json:"k,omitempty"`
+	Type   PolicyType          `json:"t,omitempty"`
+	Text   string              `json:"p,omitempty"` // the policy's key text (lines, NUL, mx)
+	Result validate.ResultType `json:"r,omitempty"`
+	Send   netip.Addr          `json:"s,omitzero"`
+	Recv   netip.Addr          `json:"i,omitzero"`
+	MX     string              `json:"x,omitempty"`
+	HELO   string              `json:"h,omitempty"`
+	Reason string              `json:"c,omitempty"`
+	Info   string              `json:"a,omitempty"`
+}
+
+type journal struct {
+	dir string
+
+	mu  sync.Mutex
+	f   *os.File
+	seq int
+	buf bytes.Buffer
+}
+
+type stateFile struct {
+	Next     int             `json:"next"`
+	Snapshot json.RawMessage `json:"snapshot"`
+}
+
+// openJournal restores the state in dir into rec, and opens a new journal
+// after compacting.
+func openJournal(dir string, rec *Recorder) (*journal, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	next := 0
+	data, err := os.ReadFile(filepath.Join(dir, snapshotFile))
+	switch {
+	case err == nil:
+		var st stateFile
+		if err := json.Unmarshal(data, &st); err != nil {
+			return nil, fmt.Errorf("tlsrpt: %s: %w: %v", snapshotFile, ErrBadSnapshot, err)
+		}
+		if err := rec.Restore(st.Snapshot); err != nil {
+			return nil, err
+		}
+		next = st.Next
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	seqs, err := journalSeqs(dir)
+	if err != nil {
+		return nil, err
+	}
+	last := next - 1
+	for _, s := range seqs {
+		last = max(last, s)
+		if s < next {
+			continue
+		}
+		if err := replay(filepath.Join(dir, "journal."+strconv.Itoa(s)), rec); err != nil {
+			return nil, err
+		}
+	}
+	j := &journal{dir: dir, seq: last}
+	if err := j.compact(rec); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func journalSeqs(dir string) ([]int, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []int
+	for _, e := range ents {
+		if n, ok := strings.CutPrefix(e.Name(), "journal."); ok {
+			if s, err := strconv.Atoi(n); err == nil && s >= 0 {
+				seqs = append(seqs, s)
+			}
+		}
+	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+// replay applies a journal's entries to rec; a line that does not parse
+// (the torn end of a crash) ends it.
+func replay(path string, rec *Recorder) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e journalEntry
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			break
+		}
+		rec.apply(&e)
+	}
+	return nil // a read error is a torn end too
+}
+
+// compact opens journal seq+1, then writes a snapshot of rec naming it as
+// next, then deletes the older journals. Results recorded meanwhile wait
+// on j.mu, so that the snapshot holds exactly what the older journals do.
+func (j *journal) compact(rec *Recorder) error {
+	j.mu.Lock()
+	f, err := os.OpenFile(filepath.Join(j.dir, "journal."+strconv.Itoa(j.seq+1)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		j.mu.Unlock()
+		return err
+	}
+	snap, err := rec.Snapshot()
+	if err != nil {
+		j.mu.Unlock()
+		f.Close()
+		return err
+	}
+	old := j.f
+	j.f = f
+	j.seq++
+	next := j.seq
+	j.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	data, err := json.Marshal(stateFile{Next: next, Snapshot: snap})
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(j.dir, snapshotFile), data); err != nil {
+		return err
+	}
+	seqs, err := journalSeqs(j.dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range seqs {
+		if s < next {
+			os.Remove(filepath.Join(j.dir, "journal."+strconv.Itoa(s)))
+		}
+	}
+	return nil
+}
+
+// append writes e as one line, with one write; j.mu is held.
+func (j *journal) append(e *journalEntry) error {
+	j.buf.Reset()
+	enc := json.NewEncoder(&j.buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return err
+	}
+	_, err := j.f.Write(j.buf.Bytes())
+	return err
+}
+
+func (j *journal) close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
+// writeAtomic writes data to path through a synced temporary file renamed
+// over it, and syncs the directory.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	// Not every system can sync a directory; the file is whole either way.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
