@@ -68,30 +68,57 @@ type stateFile struct {
 	Snapshot json.RawMessage `json:"snapshot"`
 }
 
+// LoadState adds the counts held in a Reporter's state directory dir to
+// rec, reading only, so that a tool can inspect the counts without
+// disturbing the Reporter. The view is exact once the Reporter has
+// stopped; while it runs, a compaction between the reads may hide the
+// latest results. A directory that does not exist holds nothing.
+func LoadState(dir string, rec *Recorder) error {
+	_, err := loadState(dir, rec)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
 // openJournal restores the state in dir into rec, and opens a new journal
 // after compacting.
 func openJournal(dir string, rec *Recorder) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	last, err := loadState(dir, rec)
+	if err != nil {
+		return nil, err
+	}
+	j := &journal{dir: dir, seq: last}
+	if err := j.compact(rec); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// loadState restores the snapshot and journals of dir into rec, and
+// returns the number of the last journal.
+func loadState(dir string, rec *Recorder) (int, error) {
 	next := 0
 	data, err := os.ReadFile(filepath.Join(dir, snapshotFile))
 	switch {
 	case err == nil:
 		var st stateFile
 		if err := json.Unmarshal(data, &st); err != nil {
-			return nil, fmt.Errorf("tlsrpt: %s: %w: %v", snapshotFile, ErrBadSnapshot, err)
+			return 0, fmt.Errorf("tlsrpt: %s: %w: %v", snapshotFile, ErrBadSnapshot, err)
 		}
 		if err := rec.Restore(st.Snapshot); err != nil {
-			return nil, err
+			return 0, err
 		}
 		next = st.Next
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
+		return 0, err
 	}
 	seqs, err := journalSeqs(dir)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	last := next - 1
 	for _, s := range seqs {
@@ -99,15 +126,12 @@ func openJournal(dir string, rec *Recorder) (*journal, error) {
 		if s < next {
 			continue
 		}
-		if err := replay(filepath.Join(dir, "journal."+strconv.Itoa(s)), rec); err != nil {
-			return nil, err
+		err := replay(filepath.Join(dir, "journal."+strconv.Itoa(s)), rec)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // compacted meanwhile
+			return 0, err
 		}
 	}
-	j := &journal{dir: dir, seq: last}
-	if err := j.compact(rec); err != nil {
-		return nil, err
-	}
-	return j, nil
+	return last, nil
 }
 
 func journalSeqs(dir string) ([]int, error) {

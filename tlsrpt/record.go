@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 )
@@ -287,4 +288,25 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// NetResolver is a [TXTResolver] over a net.Resolver (nil: the system's):
+// a name that does not exist, or has no TXT record, gives no strings and
+// no error.
+type NetResolver struct {
+	Resolver *net.Resolver
+}
+
+// TXT looks up the TXT records at name.
+func (n NetResolver) TXT(ctx context.Context, name string) ([]string, error) {
+	r := n.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	txts, err := r.LookupTXT(ctx, name)
+	var de *net.DNSError
+	if errors.As(err, &de) && de.IsNotFound {
+		return nil, nil
+	}
+	return txts, err
 }
