@@ -40,7 +40,7 @@ const snapshotFile = "snapshot.json"
 
 // journalEntry is one line of a journal.
 type journalEntry struct {
-	Op     string              `json:"o"` // "r": a result counted; "f": a day (and domain) forgotten
+	Op     string              `json:"o"` // "r": a result counted; "f": a day (and domain) forgotten; "n": a domain without record
 	Day    int64               `json:"d"`
 	Domain string              `json:"k,omitempty"`
 	Type   PolicyType          `json:"t,omitempty"`
@@ -84,7 +84,9 @@ func LoadState(dir string, rec *Recorder) error {
 // openJournal restores the state in dir into rec, and opens a new journal
 // after compacting.
 func openJournal(dir string, rec *Recorder) (*journal, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// The directory is created, not its parents: a mistyped path fails
+	// now rather than keeping the state where nobody looks.
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
 	last, err := loadState(dir, rec)

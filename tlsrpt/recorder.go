@@ -321,12 +321,17 @@ func (r *Recorder) entry(k policyKey, pt policyText, gate bool) (*counts, *uint6
 	return c, nil
 }
 
-// apply replays a journal entry: a result counted, or a day forgotten.
+// apply replays a journal entry: a result counted, a day forgotten, a
+// domain found to publish no record.
 // The limits apply, but not Options.RecordStatus: what was kept once is
 // kept again.
 func (r *Recorder) apply(e *journalEntry) {
-	if e.Op == "f" {
+	switch e.Op {
+	case "f":
 		r.forget(e.Day, e.Domain)
+		return
+	case "n":
+		r.Resolved(e.Domain, false)
 		return
 	}
 	if e.Op != "r" || !e.Type.Valid() || e.Result != "" && !e.Result.Valid() {

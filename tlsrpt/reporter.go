@@ -36,9 +36,9 @@ type ReporterOptions struct {
 	// and Dir, stable across restarts of one configuration on one host.
 	NodeID string
 
-	// Dir is the state directory: a journal of every result counted and a
-	// snapshot, so that a restart, even after a crash, neither loses nor
-	// doubles a count. "": no persistence (tests, or an MTA that accepts
+	// Dir is the state directory (created if missing, but not its
+	// parent): a journal of every result counted and a snapshot, so that
+	// a restart, even after a crash, neither loses nor doubles a count. "": no persistence (tests, or an MTA that accepts
 	// losing a day's counts on restart).
 	Dir string
 
@@ -217,6 +217,11 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 		}
 		r.j = j
 	}
+	// Ask about the domains restored, so that those that stopped
+	// publishing a record give their room back now, not at report time.
+	for _, d := range r.rec.allDomains() {
+		r.status.get(d)
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.wg.Add(2)
 	go r.run()
@@ -274,6 +279,21 @@ func (r *Reporter) forget(day int64, domain string) {
 			r.stats.JournalErrors++
 			r.mu.Unlock()
 		}
+	}
+}
+
+// resolved passes a record lookup's answer to the recorder; the counts
+// of a domain that publishes no record are dropped, durably.
+func (r *Reporter) resolved(domain string, publishes bool) {
+	if r.j == nil || publishes {
+		r.rec.Resolved(domain, publishes)
+		return
+	}
+	r.j.mu.Lock()
+	defer r.j.mu.Unlock()
+	r.rec.Resolved(domain, false)
+	if r.j.f != nil && r.j.append(&journalEntry{Op: "n", Domain: domain}) != nil {
+		r.count(&r.stats.JournalErrors)
 	}
 }
 

@@ -272,3 +272,15 @@ func (r *Recorder) domains(d int64) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// allDomains returns the policy domains with counts.
+func (r *Recorder) allDomains() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for k := range r.policies {
+		out = append(out, k.domain)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

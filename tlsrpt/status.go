@@ -101,7 +101,7 @@ func (c *statusCache) run(ctx context.Context, wg *sync.WaitGroup) {
 				return
 			}
 			if e.known || e.err == nil {
-				c.r.rec.Resolved(d, e.err == nil)
+				c.r.resolved(d, e.err == nil)
 			}
 		}
 	}
