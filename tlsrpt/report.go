@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mtasts-go/mtasts/validate"
@@ -178,16 +179,35 @@ func (r *Report) JSON() ([]byte, error) {
 
 // Gzip returns the JSON report compressed with gzip (RFC 8460 section 5.2).
 func (r *Report) Gzip() ([]byte, error) {
+	var z gzipper
+	return z.gzip(r)
+}
+
+// gzipper compresses reports with one gzip.Writer, reset for each: a new
+// writer allocates some 800 KB of tables, far more than a report. It is
+// safe for concurrent use.
+type gzipper struct {
+	mu sync.Mutex
+	zw *gzip.Writer
+}
+
+func (z *gzipper) gzip(r *Report) ([]byte, error) {
 	j, err := r.JSON()
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(j); err != nil {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.zw == nil {
+		z.zw, _ = gzip.NewWriterLevel(&b, gzip.BestSpeed) // reports are small: speed costs little size
+	} else {
+		z.zw.Reset(&b)
+	}
+	if _, err := z.zw.Write(j); err != nil {
 		return nil, err
 	}
-	if err := zw.Close(); err != nil {
+	if err := z.zw.Close(); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

@@ -135,6 +135,7 @@ type Reporter struct {
 	ropts  ReportOptions
 	from   string
 	status *statusCache
+	gz     gzipper
 
 	ctx    context.Context
 	cancel context.CancelFunc

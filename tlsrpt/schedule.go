@@ -236,7 +236,7 @@ func (r *Reporter) deliver(k jobKey) (final bool, err error) {
 	if err != nil || rep == nil {
 		return true, err // nothing to send
 	}
-	body, err := rep.Gzip()
+	body, err := r.gz.gzip(rep)
 	if err != nil {
 		return true, err
 	}
