@@ -4,6 +4,11 @@
 // asks the servers it is given, in order, so that a resolver, the example
 // commands and a test world all see one and the same DNS.
 //
+// TXT strings are returned as the bytes published, not in the presentation
+// format in which miekg/dns keeps them (\DDD, \", \\), and MX targets
+// that no host name can spell (a dot inside a label) are skipped with an
+// error: every parser downstream sees what the zone holds.
+//
 // A name that does not exist, or has no record of the type asked for, is
 // not an error: the lookup returns no records. Every failure is an *Error.
 package dnsclient
@@ -40,6 +45,7 @@ var (
 	ErrCNAMELoop = errors.New("CNAME chain longer than 8 or looping")
 	ErrNoServers = errors.New("no DNS servers configured")
 	ErrNoAddress = errors.New("no addresses")
+	ErrBadName   = errors.New("not a host name")
 )
 
 // Error reports a failed DNS lookup. Temporary is true when the answer is
@@ -220,7 +226,9 @@ func exchangeOne(ctx context.Context, c *dns.Client, q *dns.Msg, srv string) (*d
 }
 
 // TXT returns the TXT records at name, each record's character-strings
-// joined without spaces.
+// joined without spaces: the bytes as published, whatever they are (a tab,
+// a quote, a backslash, bytes that are not US-ASCII), for the record
+// parsers to judge.
 func (c *Client) TXT(ctx context.Context, name string) ([]string, error) {
 	rrs, err := c.Lookup(ctx, name, dns.TypeTXT)
 	if err != nil {
@@ -228,7 +236,7 @@ func (c *Client) TXT(ctx context.Context, name string) ([]string, error) {
 	}
 	out := make([]string, 0, len(rrs))
 	for _, rr := range rrs {
-		out = append(out, strings.Join(rr.(*dns.TXT).Txt, ""))
+		out = append(out, joinTXT(rr.(*dns.TXT).Txt))
 	}
 	return out, nil
 }
@@ -278,18 +286,37 @@ type MX struct {
 
 // MX returns the MX records of domain, most preferred first (in the order
 // of the answer among equal preferences).
+//
+// A record whose target cannot be a host name, because a label holds a byte
+// no host name may hold (mx\.evil.example: a dot inside a label), is
+// skipped: MX then returns the other records together with a *Error
+// wrapping ErrBadName, which names the first such target, as
+// net.Resolver.LookupMX does.
 func (c *Client) MX(ctx context.Context, domain string) ([]MX, error) {
 	rrs, err := c.Lookup(ctx, domain, dns.TypeMX)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]MX, 0, len(rrs))
+	var bad error
 	for _, rr := range rrs {
 		mx := rr.(*dns.MX)
-		out = append(out, MX{Host: strings.TrimSuffix(strings.ToLower(mx.Mx), "."), Pref: mx.Preference})
+		if isNullMX(mx.Mx) {
+			out = append(out, MX{Pref: mx.Preference})
+			continue
+		}
+		h, ok := hostName(mx.Mx)
+		if !ok {
+			if bad == nil {
+				bad = &Error{Name: strings.TrimSuffix(domain, "."), Type: "MX",
+					Err: fmt.Errorf("%w: %q (a label holds a dot or a byte no host name may hold)", ErrBadName, mx.Mx)}
+			}
+			continue
+		}
+		out = append(out, MX{Host: h, Pref: mx.Preference})
 	}
 	slices.SortStableFunc(out, func(a, b MX) int { return cmp.Compare(a.Pref, b.Pref) })
-	return out, nil
+	return out, bad
 }
 
 // FromFlag returns a client for a command's -dns flag: the servers of list
