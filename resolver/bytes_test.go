@@ -26,6 +26,7 @@ func TestRecordBytesAsPublished(t *testing.T) {
 		{"second_record_tabbed", [][]string{{"v=spf1 -all"}, {"v=STSv1;\tid=t4"}}, Refuse},
 		{"e_acute", [][]string{{"v=STSv1; id=t5; x=é"}}, DeliverWithoutSTS},
 		{"del", [][]string{{"v=STSv1; id=t6; x=\x7f"}}, DeliverWithoutSTS},
+		{"bare_version_beside_record", [][]string{{"v=STSv1"}, {"v=STSv1; id=t9"}}, Refuse},
 		{"two_records_one_tabbed", [][]string{{"v=STSv1; id=t7"}, {"v=STSv1;\tid=t8"}}, DeliverWithoutSTS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

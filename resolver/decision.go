@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"time"
@@ -58,6 +59,9 @@ const (
 	ReasonFetchFailed  = "policy could not be fetched"
 	ReasonTemporaryDNS = "_mta-sts lookup failed temporarily"
 	ReasonSkipped      = "MTA-STS skipped for the domain by the operator"
+	// ReasonAddressLiteral: the domain is an IP address, which has no
+	// policy (RFC 8461 section 3.4).
+	ReasonAddressLiteral = "domain is an address literal"
 )
 
 // Decision is the verdict for one MX host of one domain.
@@ -141,6 +145,10 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 // An MX name that is not a host name (an IP address, a single label) matches
 // no policy: it is refused under enforce.
 //
+// A domain that is an address literal ("[192.0.2.1]", "192.0.2.1",
+// "[IPv6:2001:db8::1]") has no policy (RFC 8461 section 3.4):
+// DeliverWithoutSTS, with ReasonAddressLiteral.
+//
 // Check returns an error only when it cannot decide: an invalid domain
 // (*DomainError), a closed resolver, or ctx done. Everything else,
 // including a failed fetch or a failed TXT lookup, is a Decision.
@@ -155,6 +163,10 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, 
 	if e == nil {
 		var err error
 		if d, err = Normalize(domain); err != nil {
+			if isAddressLiteral(domain) {
+				h, _ := Normalize(mx)
+				return Decision{Action: DeliverWithoutSTS, Domain: domain, MX: cmp.Or(h, mx), Reason: ReasonAddressLiteral, r: r}, nil
+			}
 			return Decision{}, err
 		}
 		e = r.cachedEntry(d)

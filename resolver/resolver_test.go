@@ -180,7 +180,6 @@ func TestInvalidInput(t *testing.T) {
 		{"", "mx.example.test"},
 		{"localhost", "mx.example.test"},
 		{"exa mple.test", "mx.example.test"},
-		{"192.0.2.1", "mx.example.test"},
 		{"-bad.test", "mx.example.test"},
 		{"a.test..", "mx.example.test"},
 	} {

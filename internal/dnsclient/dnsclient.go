@@ -46,6 +46,9 @@ var (
 	ErrNoServers = errors.New("no DNS servers configured")
 	ErrNoAddress = errors.New("no addresses")
 	ErrBadName   = errors.New("not a host name")
+	// ErrNotRecursive: an empty answer from a server neither authoritative
+	// nor recursive for the name (a referral or a lame delegation).
+	ErrNotRecursive = errors.New("referral or lame answer: the server does not resolve the name")
 )
 
 // Error reports a failed DNS lookup. Temporary is true when the answer is
@@ -148,10 +151,38 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.R
 			cur = next
 		}
 		if cur == asked {
+			if notResolved(msg) {
+				return nil, &Error{Name: strings.TrimSuffix(name, "."), Type: dns.TypeToString[qtype], Temporary: true, Err: ErrNotRecursive}
+			}
 			return nil, nil // NODATA
 		}
 		// The answer stopped at a CNAME target: ask for it.
 	}
+}
+
+// notResolved reports whether msg, a NOERROR answer with no records for the
+// name, comes from a server that did not resolve the name: one that is not
+// authoritative and either offers no recursion (a lame delegation) or
+// refers the client elsewhere (NS records, and no SOA, in the authority
+// section). Such an answer says nothing of whether records exist; reading
+// it as NODATA would make a broken delegation look like "no policy".
+func notResolved(msg *dns.Msg) bool {
+	if msg.Authoritative {
+		return false
+	}
+	if !msg.RecursionAvailable {
+		return true
+	}
+	ns, soa := false, false
+	for _, rr := range msg.Ns {
+		switch rr.Header().Rrtype {
+		case dns.TypeNS:
+			ns = true
+		case dns.TypeSOA:
+			soa = true
+		}
+	}
+	return ns && !soa
 }
 
 // answersFor returns the records of type qtype owned by name in msg, or else

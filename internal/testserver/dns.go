@@ -323,6 +323,11 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 				}
 			case CNAMEOnly:
 				chase = false
+			case Referral:
+				m.Authoritative, answer = false, false
+				m.Ns = []dns.RR{&dns.NS{Hdr: hdr(name, dns.TypeNS), Ns: "ns1.delegated.invalid."}}
+			case Lame:
+				m.Authoritative, answer = false, false
 			}
 		}
 	}
