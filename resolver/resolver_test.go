@@ -91,8 +91,8 @@ func TestCancelledCallerLeavesSharedWork(t *testing.T) {
 	}()
 	time.Sleep(10 * time.Millisecond) // let the patient caller start the work
 	d, err := r.Check(ctx, domain, goodMX)
-	if !errors.Is(err, context.DeadlineExceeded) || d.Action != Defer {
-		t.Fatalf("impatient caller: %+v, %v; want Defer and DeadlineExceeded", d, err)
+	if err != nil || d.Action != DeliverWithoutSTS || !errors.Is(d.Err, context.DeadlineExceeded) {
+		t.Fatalf("impatient caller: %+v, %v; want DeliverWithoutSTS, its deadline a failed fetch", d, err)
 	}
 	wg.Wait()
 	if errPatnt != nil || patient.Action != Deliver || patient.Source != SourceFetched {
