@@ -149,3 +149,24 @@ func TestStaleDecisionCarriesRefreshFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyValidThroughMaxAge: a policy applies up to and including its
+// fetch time plus max_age, and not a second longer.
+func TestPolicyValidThroughMaxAge(t *testing.T) {
+	clk := newFakeClock()
+	w, r := newTest(t, func(o *Options) { o.Clock = clk.Now; o.RevalidateInterval = 1000 * time.Hour })
+	w.AddDomain(domain, testserver.Policy{Mode: "enforce", MX: []string{goodMX}, MaxAge: 600, ID: "m1"})
+	ctx := context.Background()
+	if d, err := r.Check(ctx, domain, goodMX); err != nil || d.Source != SourceFetched {
+		t.Fatalf("first check: %+v, %v", d, err)
+	}
+	w.Fault("_mta-sts."+domain, testserver.ServFail) // no refetch can help
+	clk.Advance(600 * time.Second)
+	if d, err := r.Check(ctx, domain, goodMX); err != nil || d.Action != Deliver || d.PolicyID != "m1" {
+		t.Fatalf("at fetched + max_age: %+v, %v; want the cached policy", d, err)
+	}
+	clk.Advance(time.Second)
+	if d, err := r.Check(ctx, domain, goodMX); err != nil || d.Action != Defer {
+		t.Fatalf("a second later: %+v, %v; want the policy expired (Defer on the failing lookup)", d, err)
+	}
+}
