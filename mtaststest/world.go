@@ -19,6 +19,12 @@
 // HTTP 500, an expired certificate, a server without STARTTLS); Fault with
 // no faults mends it.
 //
+// The rest of a delivery goes through the world too: World.LookupMX and
+// World.NetResolver answer from its DNS, World.DialContext reaches its SMTP
+// servers, World.RootCAs and World.CAFile give its certificate authority,
+// and World.Posts returns the HTTPS POSTs it received (TLS-RPT reports sent
+// to an https rua, published with World.SetTLSRPT and World.AddHTTPSHost).
+//
 // Everything listens on loopback only, and a World never dials out: names
 // of the world resolve to 127.0.0.1 through World.DNSAddr only.
 package mtaststest
@@ -28,6 +34,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -55,6 +62,8 @@ type World struct {
 
 	mu        sync.Mutex
 	resolvers []*resolver.Resolver
+	caFile    string // written by CAFile
+	caDir     string // a directory CAFile made outside a test, removed by Close
 }
 
 // NewWorld starts a world for the test tb and stops it, and every
@@ -90,11 +99,16 @@ func (w *World) Close() {
 	w.mu.Lock()
 	rs := w.resolvers
 	w.resolvers = nil
+	dir := w.caDir
+	w.caDir = ""
 	w.mu.Unlock()
 	for _, r := range rs {
 		r.Close()
 	}
 	w.w.Close()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
 }
 
 func (w *World) fail(err error) {
