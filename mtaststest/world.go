@@ -9,9 +9,19 @@
 //		w.AddDomain("example.test", mtaststest.Policy{Mode: "enforce", MX: []string{"mx1.example.test"}, MaxAge: 86400})
 //		r := w.Resolver() // a *resolver.Resolver that asks the world, closed when the test ends
 //		d, err := r.Check(ctx, "example.test", "mx1.example.test")
-//		// ... deliver with d.TLSConfig(...), dialling through w.DialContext ...
+//		// ... STARTTLS with d.TLSConfig(&tls.Config{InsecureSkipVerify: true}),
+//		// dialling through w.DialContext ...
 //		msgs := w.Messages("mx1.example.test")
 //	}
+//
+// The base configuration given to Decision.TLSConfig is the one for mail
+// without a policy: opportunistic TLS (RFC 7435), which accepts any
+// certificate, hence InsecureSkipVerify. Under a testing or enforce policy
+// the verdict's configuration replaces it with the policy's own validation,
+// with the resolver's roots (the world's CA for World.Resolver). A base
+// that verifies (&tls.Config{}) would fail delivery to domains without a
+// policy whose MX hosts have self-signed certificates, common on the
+// internet: see the Example, whose delivery code is README.md's.
 //
 // The world can change while the code under test runs: SetPolicy publishes a
 // new policy id, SetMX moves the mail exchangers, and Fault breaks a name's
