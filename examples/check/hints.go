@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mtasts-go/mtasts/policy"
@@ -53,8 +55,12 @@ func policyHints(body []byte, err error) []hint {
 		last--
 	}
 	if n := len(lines) - last; n > 0 && last > 0 {
+		what, them := "1 blank line", "it"
+		if n > 1 {
+			what, them = fmt.Sprintf("%d blank lines", n), "them"
+		}
 		add("fix-trailing-blank-lines", last+1,
-			"%d blank line(s) after the last line: delete them, so that the file ends right after the line break of line %d", n, last)
+			"the file ends with %s after line %d: delete %s, so that the file ends right after the line break of line %d", what, last, them, last)
 	}
 
 	var listKey string // a key with an empty value, which YAML list items follow
@@ -120,6 +126,7 @@ func policyHints(body []byte, err error) []hint {
 	}
 	flushList()
 
+	slices.SortStableFunc(out, func(a, b hint) int { return cmp.Compare(a.line, b.line) })
 	if len(out) == 0 && err != nil {
 		// No known mistake: say where the parser stopped.
 		var se *policy.SyntaxError

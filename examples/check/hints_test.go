@@ -17,8 +17,8 @@ const goodPolicy = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 
 var mistakes = []struct {
 	name, body, code, fix string
 }{
-	{"trailing_blank_lines", goodPolicy + "\n\n", "fix-trailing-blank-lines", "2 blank line(s) after the last line: delete them"},
-	{"trailing_blank_line_crlf", strings.ReplaceAll(goodPolicy, "\n", "\r\n") + "\r\n", "fix-trailing-blank-lines", "1 blank line(s)"},
+	{"trailing_blank_lines", goodPolicy + "\n\n", "fix-trailing-blank-lines", "the file ends with 2 blank lines after line 4: delete them"},
+	{"trailing_blank_line_crlf", strings.ReplaceAll(goodPolicy, "\n", "\r\n") + "\r\n", "fix-trailing-blank-lines", "the file ends with 1 blank line after line 4"},
 	{"blank_line_inside", "version: STSv1\n\nmode: enforce\nmx: mx.example.com\nmax_age: 604800\n", "fix-blank-line", "line 2 is blank: delete it"},
 	{"mode_enforced", "version: STSv1\nmode: enforced\nmx: mx.example.com\nmax_age: 604800\n", "fix-mode", `mode "enforced" is not a mode: write "mode: enforce"`},
 	{"mode_capitalised", "version: STSv1\nmode: Testing\nmx: mx.example.com\nmax_age: 604800\n", "fix-mode", `write "mode: testing"`},
