@@ -171,3 +171,10 @@ func mustSet(t testing.TB, base string, records ...Record) *Set {
 	}
 	return s
 }
+
+// pool returns a pool holding only ca.
+func (ca *testCA) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}

@@ -15,6 +15,7 @@ import (
 // A Set is immutable and safe for concurrent use.
 type Set struct {
 	base    string
+	names   []string // base alone: the reference identifiers by default
 	records []Record // the RRset as given
 	ee, ta  []Record // the usable records, by usage
 	ignored []Ignored
@@ -65,7 +66,7 @@ func NewSet(base string, records []Record) (*Set, error) {
 	if !ok {
 		return nil, &NameError{Name: base}
 	}
-	s := &Set{base: b, records: make([]Record, len(records))}
+	s := &Set{base: b, names: []string{b}, records: make([]Record, len(records))}
 	for i, r := range records {
 		r.Data = slices.Clone(r.Data)
 		s.records[i] = r

@@ -50,9 +50,12 @@ const maxChain = 16
 //
 // Verify is safe for concurrent use.
 func (s *Set) Verify(chain []*x509.Certificate, names []string, now time.Time) error {
-	ns, err := canonicalNames(s.base, names)
-	if err != nil {
-		return NewError(s.base, ErrInvalidName, err)
+	ns := s.names
+	if len(names) > 0 {
+		var err error
+		if ns, err = canonicalNames(s.base, names); err != nil {
+			return NewError(s.base, ErrInvalidName, err)
+		}
 	}
 	if now.IsZero() {
 		now = time.Now()
@@ -89,24 +92,33 @@ func (s *Set) verifyTA(chain []*x509.Certificate, names []string, now time.Time)
 	if len(chain) > maxChain {
 		chain = chain[:maxChain]
 	}
-	roots := x509.NewCertPool()
-	anchored := false
-	for i, c := range chain {
-		if c == nil {
-			continue
+	var roots *x509.CertPool // made when the first anchor is found
+	anchor := func(c *x509.Certificate) {
+		if roots == nil {
+			roots = x509.NewCertPool()
 		}
-		if i > 0 && s.matchTA(c) || s.signedByTAKey(c) {
-			roots.AddCert(c)
-			anchored = true
+		roots.AddCert(c)
+	}
+	for i, c := range chain {
+		if i > 0 && c != nil && s.matchTA(c) {
+			anchor(c)
+		}
+	}
+	// A key signs at most one certificate of a well-ordered chain: the
+	// one just below it. Looking from the top down finds it with the
+	// fewest signature checks, and nothing below needs to be anchored too.
+	for i := len(chain) - 1; i >= 0 && len(s.taKeys) > 0; i-- {
+		if c := chain[i]; c != nil && s.signedByTAKey(c) {
+			anchor(c)
+			break
 		}
 	}
 	for _, ta := range s.taCerts {
 		if issues(ta, chain) {
-			roots.AddCert(ta)
-			anchored = true
+			anchor(ta)
 		}
 	}
-	if !anchored {
+	if roots == nil {
 		return NewError(s.base, ErrNoMatch, nil)
 	}
 	if err := verifyChain(chain, roots, now); err != nil {
