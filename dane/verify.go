@@ -113,16 +113,18 @@ func (s *Set) verifyTA(chain []*x509.Certificate, names []string, now time.Time)
 			break
 		}
 	}
+	considered := chain // for the time check: the chain and the anchors from DNS
 	for _, ta := range s.taCerts {
 		if issues(ta, chain) {
 			anchor(ta)
+			considered = append(considered[:len(considered):len(considered)], ta)
 		}
 	}
 	if roots == nil {
 		return NewError(s.base, ErrNoMatch, nil)
 	}
 	if err := verifyChain(chain, roots, now); err != nil {
-		return NewError(s.base, classify(err, chain, roots, now), err)
+		return NewError(s.base, classify(err, considered, roots, now), err)
 	}
 	if !matchNames(chain[0], names) {
 		return NewError(s.base, validate.ErrHostMismatch, nil)
@@ -195,7 +197,9 @@ func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time)
 
 // classify maps an error of x509.Certificate.Verify to a sentinel error
 // of package validate.
-func classify(err error, chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
+// The certificates of all are those whose validity periods may explain an
+// unknown authority: the presented chain, then any trust anchors from DNS.
+func classify(err error, all []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
 	var invalid x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
 	switch {
@@ -216,7 +220,7 @@ func classify(err error, chain []*x509.Certificate, roots *x509.CertPool, now ti
 		}
 		return validate.ErrBadCertificate
 	case errors.As(err, &unknown):
-		if s := outOfTime(chain, roots, now); s != nil {
+		if s := outOfTime(all, roots, now); s != nil {
 			return s
 		}
 		return validate.ErrNotTrusted
@@ -227,15 +231,15 @@ func classify(err error, chain []*x509.Certificate, roots *x509.CertPool, now ti
 // outOfTime tells a certificate that is expired (or not yet valid) from a
 // broken chain. crypto/x509 checks the leaf's validity period first, but
 // skips an intermediate or trust anchor outside its period as a candidate
-// and reports an unknown authority. If a presented certificate is outside
-// its period at now, and the chain verifies at a time when every presented
-// certificate is inside its own, the only fault is time: outOfTime returns
+// and reports an unknown authority. If a certificate of all is outside its
+// period at now, and the chain verifies at a time when every certificate
+// of all is inside its own, the only fault is time: outOfTime returns
 // validate.ErrExpired or validate.ErrNotYetValid. Otherwise it returns
 // nil.
-func outOfTime(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
+func outOfTime(all []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
 	var expired, early, some bool
 	var start, end time.Time // the window when all are valid
-	for _, c := range chain {
+	for _, c := range all {
 		if c == nil {
 			continue
 		}
@@ -252,7 +256,7 @@ func outOfTime(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) e
 	if !expired && !early || start.After(end) {
 		return nil
 	}
-	if verifyChain(chain, roots, start) != nil {
+	if verifyChain(all, roots, start) != nil {
 		return nil
 	}
 	if expired {

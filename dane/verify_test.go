@@ -177,6 +177,8 @@ func TestVerify_DANE_TA(t *testing.T) {
 			chain: chain(p.leafOfExpiredInter, p.expiredInter.cert, p.root.cert), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
 		verifyCase{name: "expired_trust_anchor", records: []Record{rec(DANETA, Cert, SHA256, p.expiredRoot.cert)},
 			chain: chain(p.leafOfExpiredRoot, p.expiredRoot.cert), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
+		verifyCase{name: "expired_trust_anchor_not_in_chain_2_0_0", records: []Record{rec(DANETA, Cert, Full, p.expiredRoot.cert)},
+			chain: chain(p.leafOfExpiredRoot), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
 		verifyCase{name: "expired_trust_anchor_key_alone_counts_not", records: []Record{rec(DANETA, SPKI, Full, p.expiredRoot.cert)},
 			chain: chain(p.leafOfExpiredRoot)},
 		verifyCase{name: "not_yet_valid_leaf", records: []Record{rec(DANETA, Cert, SHA256, p.root.cert)},
