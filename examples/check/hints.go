@@ -10,6 +10,9 @@ import (
 	"github.com/mtasts-go/mtasts/policy"
 )
 
+// maxHints bounds the hints of one policy file.
+const maxHints = 20
+
 // hint is the exact fix of one common mistake in a policy file that the
 // parser rejected: code names the mistake (a stable "fix-..." code of the
 // -json output), line is where it is (1-based, 0 for the whole file).
@@ -127,6 +130,9 @@ func policyHints(body []byte, err error) []hint {
 	flushList()
 
 	slices.SortStableFunc(out, func(a, b hint) int { return cmp.Compare(a.line, b.line) })
+	if len(out) > maxHints {
+		out = out[:maxHints] // a file of mistakes: the first ones say enough
+	}
 	if len(out) == 0 && err != nil {
 		// No known mistake: say where the parser stopped.
 		var se *policy.SyntaxError

@@ -56,6 +56,10 @@ func TestPolicyHints(t *testing.T) {
 			}
 		})
 	}
+	// A file of mistakes gets a bounded number of fixes.
+	if hs := policyHints([]byte(strings.Repeat("# x\n", 1000)), policy.ErrBadLine); len(hs) != maxHints {
+		t.Errorf("%d hints for 1000 bad lines, want %d", len(hs), maxHints)
+	}
 	// A valid policy needs no fix.
 	if hs := policyHints([]byte(goodPolicy), nil); len(hs) != 0 {
 		t.Errorf("hints for a valid policy: %+v", hs)
@@ -90,4 +94,22 @@ func TestPolicyMistakes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPolicyHints checks that any policy text, with the parser's error,
+// gets hints without a panic, each with a code and a message.
+func FuzzPolicyHints(f *testing.F) {
+	f.Add([]byte(goodPolicy))
+	f.Add([]byte("version: STSv1\r\nmode: testing\r\nmx: mx1.example.com\r\nmx: mx2.example.com\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n")) // RFC 8461 section 3.2
+	for _, m := range mistakes {
+		f.Add([]byte(m.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, _, err := policy.Parse(body)
+		for _, h := range policyHints(body, err) {
+			if !strings.HasPrefix(h.code, "fix-") || h.msg == "" || h.line < 0 {
+				t.Fatalf("bad hint %+v for %q", h, body)
+			}
+		}
+	})
 }
