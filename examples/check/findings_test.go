@@ -43,8 +43,8 @@ func TestFindings(t *testing.T) {
 			t.Fatalf("%v\n%s\n%s", err, out, stderr)
 		}
 		for _, f := range rep.Findings {
-			if f.Code == "" || f.Check == "" || f.Severity == "" {
-				t.Errorf("finding without code, check or severity: %+v", f)
+			if f.Code == "" || f.Check == "" || f.Severity == "" || f.Subject == "" {
+				t.Errorf("finding without code, check, severity or subject: %+v", f)
 			}
 		}
 		_, text, _ := cmdtest.Run(t, bin, append(append([]string{}, base...), args...)...)
