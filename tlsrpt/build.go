@@ -82,15 +82,16 @@ func (r *Recorder) build(day time.Time, domain string, o ReportOptions) ([]*Repo
 		return nil, fmt.Errorf("tlsrpt: %s: %w", dayTime(d).Format(time.DateOnly), ErrDayNotOver)
 	}
 	type section struct {
-		key policyKey
-		pr  PolicyReport
+		key  policyKey
+		text string
+		pr   PolicyReport
 	}
 	byDomain := make(map[string][]section)
 	r.mu.Lock()
 	r.expire(dayOf(r.clock()))
 	for k, c := range r.policies {
 		if k.day == d && (domain == "" || k.domain == domain) {
-			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.report(k, r.maxGroups)})
+			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.text, c.report(k, r.maxGroups)})
 		}
 	}
 	r.mu.Unlock()
@@ -106,7 +107,7 @@ func (r *Recorder) build(day time.Time, domain string, o ReportOptions) ([]*Repo
 	for _, dom := range domains {
 		secs := byDomain[dom]
 		slices.SortFunc(secs, func(a, b section) int {
-			return cmp.Or(cmp.Compare(a.key.typ, b.key.typ), cmp.Compare(a.key.text, b.key.text))
+			return cmp.Or(cmp.Compare(a.key.typ, b.key.typ), cmp.Compare(a.text, b.text))
 		})
 		rep := &Report{
 			OrganizationName: o.OrganizationName,

@@ -73,9 +73,11 @@ func (r *Recorder) Restore(data []byte) error {
 		return fmt.Errorf("tlsrpt: %w: version %d", ErrBadSnapshot, s.Version)
 	}
 	type item struct {
-		key policyKey
-		pt  policyText
-		e   *snapshotEntry
+		day    int64
+		domain string
+		typ    PolicyType
+		pt     policyText
+		e      *snapshotEntry
 	}
 	items := make([]item, 0, len(s.Entries))
 	for i := range s.Entries {
@@ -94,7 +96,7 @@ func (r *Recorder) Restore(data []byte) error {
 		}
 		e.Failure = max(e.Failure, grouped) // the summary counts every failure
 		pt := newPolicyText(e.Policy.PolicyString, e.Policy.MXHost)
-		items = append(items, item{policyKey{day: dayOf(day), domain: dom, typ: e.Policy.Type, text: pt.text}, pt, e})
+		items = append(items, item{dayOf(day), dom, e.Policy.Type, pt, e})
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -108,7 +110,7 @@ func (r *Recorder) Restore(data []byte) error {
 		r.restored[s.ID] = true
 	}
 	for _, it := range items {
-		c, why := r.entry(it.key, it.pt, false)
+		c, why := r.entry(it.day, it.domain, it.typ, it.pt, false)
 		if c == nil {
 			*why += it.e.Success + it.e.Failure
 			continue

@@ -108,6 +108,9 @@ type Recorder struct {
 	mu        sync.Mutex
 	policies  map[policyKey]*counts
 	memo      map[*policy.Policy]policyText
+	pids      map[string]uint64 // policy text → id
+	pidRefs   map[uint64]int    // entries using each id
+	nextPID   uint64
 	tlsaMemo  map[string]string // TLSA record as given → presentation form, "" if invalid
 	stats     Stats
 	status    func(string) (bool, bool)
@@ -121,15 +124,17 @@ type policyKey struct {
 	day    int64 // days since 1970-01-01 UTC
 	domain string
 	typ    PolicyType
-	text   string // the lines and the mx hosts, joined
+	pid    uint64 // the policy's text, interned (hashing the text cost half of Record); 0 for none
 }
 
 type policyText struct {
 	text      string
 	lines, mx []string
+	pid       uint64 // if known; 0 when not interned yet (or no text)
 }
 
 type counts struct {
+	text             string // the policy's key text: lines, NUL, mx
 	lines, mx        []string
 	success, failure uint64
 	ungrouped        uint64 // failures beyond the group cap
@@ -158,6 +163,8 @@ func NewRecorder(opts Options) *Recorder {
 		status:      opts.RecordStatus,
 		policies:    make(map[policyKey]*counts),
 		memo:        make(map[*policy.Policy]policyText),
+		pids:        make(map[string]uint64),
+		pidRefs:     make(map[uint64]int),
 		tlsaMemo:    make(map[string]string),
 	}
 	if r.clock == nil {
@@ -259,7 +266,7 @@ func (r *Recorder) record(res *Result, j *journalEntry) (bool, error) {
 	default:
 		pt = newPolicyText(res.PolicyString, res.MXHost)
 	}
-	c, why := r.entry(policyKey{day: day, domain: domain, typ: typ, text: pt.text}, pt, true)
+	c, why := r.entry(day, domain, typ, pt, true)
 	if c == nil {
 		*why++
 		return false, nil
@@ -291,10 +298,16 @@ func (r *Recorder) invalid(field, value string, err error) error {
 // entry returns the counts for k, creating them from pt if there is room
 // and the domain may report; if not, nil and the Stats counter of the
 // reason. r.mu is held.
-func (r *Recorder) entry(k policyKey, pt policyText, gate bool) (*counts, *uint64) {
-	c := r.policies[k]
-	if c != nil {
-		return c, nil
+func (r *Recorder) entry(day int64, domain string, typ PolicyType, pt policyText, gate bool) (*counts, *uint64) {
+	pid, interned := pt.pid, true
+	if pid == 0 && pt.text != "" {
+		pid, interned = r.pids[pt.text]
+	}
+	k := policyKey{day: day, domain: domain, typ: typ, pid: pid}
+	if interned {
+		if c := r.policies[k]; c != nil {
+			return c, nil
+		}
 	}
 	unknown := false
 	if gate && r.status != nil {
@@ -312,7 +325,13 @@ func (r *Recorder) entry(k policyKey, pt policyText, gate bool) (*counts, *uint6
 	if len(r.policies) >= r.maxPolicies || r.textBytes+len(pt.text) > r.maxBytes {
 		return nil, &r.stats.OverLimit
 	}
-	c = &counts{lines: pt.lines, mx: pt.mx, unknown: unknown}
+	if !interned {
+		k.pid = r.intern(pt.text)
+	}
+	if k.pid != 0 {
+		r.pidRefs[k.pid]++
+	}
+	c := &counts{text: pt.text, lines: pt.lines, mx: pt.mx, unknown: unknown}
 	r.policies[k] = c
 	r.textBytes += len(pt.text)
 	if unknown {
@@ -340,7 +359,7 @@ func (r *Recorder) apply(e *journalEntry) {
 	pt := policyTextOfKey(e.Text)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, why := r.entry(policyKey{day: e.Day, domain: e.Domain, typ: e.Type, text: pt.text}, pt, false)
+	c, why := r.entry(e.Day, e.Domain, e.Type, pt, false)
 	if c == nil {
 		*why++
 		return
@@ -369,10 +388,25 @@ func policyTextOfKey(text string) policyText {
 	return policyText{text: text, lines: splitNonEmpty(text[:len(l)], n(l)), mx: splitNonEmpty(text[len(l)+1:], n(m))}
 }
 
+// intern returns a new id for text; r.mu is held.
+func (r *Recorder) intern(text string) uint64 {
+	r.nextPID++
+	r.pids[text] = r.nextPID
+	return r.nextPID
+}
+
 // remove deletes the entry k; r.mu is held.
 func (r *Recorder) remove(k policyKey, c *counts) {
 	delete(r.policies, k)
-	r.textBytes -= len(k.text)
+	r.textBytes -= len(c.text)
+	if k.pid != 0 {
+		if r.pidRefs[k.pid]--; r.pidRefs[k.pid] <= 0 {
+			// The id goes; the memo may hold it, and goes too.
+			delete(r.pidRefs, k.pid)
+			delete(r.pids, c.text)
+			clear(r.memo)
+		}
+	}
 	if c.unknown {
 		r.unknown--
 	}
@@ -410,9 +444,19 @@ func (r *Recorder) policyText(p *policy.Policy) policyText {
 	}
 	if len(r.memo) >= maxMemo {
 		clear(r.memo)
+		for text, pid := range r.pids { // ids no entry uses
+			if r.pidRefs[pid] == 0 {
+				delete(r.pids, text)
+			}
+		}
 	}
 	lines := strings.Split(strings.TrimSuffix(p.String(), "\r\n"), "\r\n")
 	pt := newPolicyText(lines, slices.Clone(p.MX))
+	if pid, ok := r.pids[pt.text]; ok {
+		pt.pid = pid
+	} else {
+		pt.pid = r.intern(pt.text)
+	}
 	r.memo[p] = pt
 	return pt
 }
