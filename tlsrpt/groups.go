@@ -14,25 +14,31 @@ import (
 // the remainder: the kept details plus the remainder always add up to
 // the failure total, and no group is ever counted twice.
 
-// addGroup adds n failures to group k. The caller counts them in the
-// total.
-func (c *counts) addGroup(k failureKey, n uint64, info string, max int) {
+// addGroup adds n failures to group k of c. The caller counts them in
+// the total. r.mu is held.
+func (r *Recorder) addGroup(c *counts, k failureKey, n uint64, info string) {
 	g, ok := c.groups[k]
 	if !ok {
 		if c.groups == nil {
 			c.groups = make(map[failureKey]group)
 		}
-		if len(c.groups) >= 2*max {
-			c.fold(max)
+		if len(c.groups) >= 2*r.maxGroups {
+			r.groups -= c.fold(r.maxGroups)
 		}
+		if r.groups >= r.maxGroupsTotal {
+			c.ungrouped += n // no room in the whole recorder
+			return
+		}
+		r.groups++
 		g.info = info
 	}
 	g.n += n
 	c.groups[k] = g
 }
 
-// fold keeps the keep largest groups and adds the others to ungrouped.
-func (c *counts) fold(keep int) {
+// fold keeps the keep largest groups, adds the others to ungrouped, and
+// returns how many groups went.
+func (c *counts) fold(keep int) int {
 	type kv struct {
 		k failureKey
 		g group
@@ -42,10 +48,12 @@ func (c *counts) fold(keep int) {
 		all = append(all, kv{k, g})
 	}
 	slices.SortFunc(all, func(a, b kv) int { return cmp.Or(cmp.Compare(b.g.n, a.g.n), compareKeys(a.k, b.k)) })
-	for _, e := range all[min(keep, len(all)):] {
+	gone := all[min(keep, len(all)):]
+	for _, e := range gone {
 		c.ungrouped += e.g.n
 		delete(c.groups, e.k)
 	}
+	return len(gone)
 }
 
 // details returns the failure details of c, at most max of them (the

@@ -127,7 +127,7 @@ func (r *Recorder) Restore(data []byte) error {
 				reason:    d.FailureReasonCode,
 			}
 			fk.mx, _ = canonDomain(d.ReceivingMXHostname)
-			c.addGroup(fk, uint64(d.FailedSessionCount), d.AdditionalInformation, r.maxGroups)
+			r.addGroup(c, fk, uint64(d.FailedSessionCount), d.AdditionalInformation)
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ const (
 	DefaultMaxFailureGroups = 1000
 	DefaultMaxPolicies      = 10000
 	DefaultMaxPolicyBytes   = 16 << 20
+	DefaultMaxGroupsTotal   = 100_000
 )
 
 // maxMemo bounds the memory of rendered policies, keyed by pointer.
@@ -83,6 +84,11 @@ type Options struct {
 	// texts of failure details capped at 255 bytes each, the memory of a
 	// Recorder is bounded by these three limits.
 	MaxPolicyBytes int
+	// MaxGroupsTotal bounds the failure groups of all entries together;
+	// failures beyond it still count in their summary. Default
+	// DefaultMaxGroupsTotal. With the texts of a group capped (about
+	// 1.8 KB at most), it bounds the memory of failure details.
+	MaxGroupsTotal int
 	// RecordStatus, if set, says whether a policy domain publishes a
 	// TLS-RPT record; known is false while that is not known yet, and the
 	// function should then start a lookup without waiting for it (the
@@ -100,10 +106,11 @@ type Options struct {
 // Record takes one short critical section and allocates only for the first
 // result of a new group.
 type Recorder struct {
-	clock       func() time.Time
-	maxGroups   int
-	maxPolicies int
-	maxBytes    int
+	clock          func() time.Time
+	maxGroups      int
+	maxPolicies    int
+	maxBytes       int
+	maxGroupsTotal int
 
 	mu        sync.Mutex
 	policies  map[policyKey]*counts
@@ -116,6 +123,7 @@ type Recorder struct {
 	status    func(string) (bool, bool)
 	unknown   int             // entries of domains whose record status is not known
 	textBytes int             // of the policies' texts kept in entries
+	groups    int             // failure groups of all entries
 	restored  map[string]bool // ids of the snapshots restored
 	lastDay   int64           // the newest day seen; older days are expired from it
 }
@@ -156,16 +164,17 @@ type group struct {
 // NewRecorder returns an empty recorder.
 func NewRecorder(opts Options) *Recorder {
 	r := &Recorder{
-		clock:       opts.Clock,
-		maxGroups:   opts.MaxFailureGroups,
-		maxPolicies: opts.MaxPolicies,
-		maxBytes:    opts.MaxPolicyBytes,
-		status:      opts.RecordStatus,
-		policies:    make(map[policyKey]*counts),
-		memo:        make(map[*policy.Policy]policyText),
-		pids:        make(map[string]uint64),
-		pidRefs:     make(map[uint64]int),
-		tlsaMemo:    make(map[string]string),
+		clock:          opts.Clock,
+		maxGroups:      opts.MaxFailureGroups,
+		maxPolicies:    opts.MaxPolicies,
+		maxBytes:       opts.MaxPolicyBytes,
+		status:         opts.RecordStatus,
+		maxGroupsTotal: opts.MaxGroupsTotal,
+		policies:       make(map[policyKey]*counts),
+		memo:           make(map[*policy.Policy]policyText),
+		pids:           make(map[string]uint64),
+		pidRefs:        make(map[uint64]int),
+		tlsaMemo:       make(map[string]string),
 	}
 	if r.clock == nil {
 		r.clock = time.Now
@@ -178,6 +187,9 @@ func NewRecorder(opts Options) *Recorder {
 	}
 	if r.maxBytes <= 0 {
 		r.maxBytes = DefaultMaxPolicyBytes
+	}
+	if r.maxGroupsTotal <= 0 {
+		r.maxGroupsTotal = DefaultMaxGroupsTotal
 	}
 	return r
 }
@@ -283,7 +295,7 @@ func (r *Recorder) record(res *Result, j *journalEntry) (bool, error) {
 		return true, nil
 	}
 	c.failure++
-	c.addGroup(fk, 1, info, r.maxGroups)
+	r.addGroup(c, fk, 1, info)
 	return true, nil
 }
 
@@ -370,7 +382,7 @@ func (r *Recorder) apply(e *journalEntry) {
 	}
 	c.failure++
 	fk := failureKey{result: e.Result, sending: e.Send, receiving: e.Recv, mx: e.MX, helo: e.HELO, reason: e.Reason}
-	c.addGroup(fk, 1, e.Info, r.maxGroups)
+	r.addGroup(c, fk, 1, e.Info)
 }
 
 // policyTextOfKey splits the key text of a policy back into its parts.
@@ -399,6 +411,7 @@ func (r *Recorder) intern(text string) uint64 {
 func (r *Recorder) remove(k policyKey, c *counts) {
 	delete(r.policies, k)
 	r.textBytes -= len(c.text)
+	r.groups -= len(c.groups)
 	if k.pid != 0 {
 		if r.pidRefs[k.pid]--; r.pidRefs[k.pid] <= 0 {
 			// The id goes; the memo may hold it, and goes too.

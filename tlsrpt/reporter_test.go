@@ -219,13 +219,15 @@ func TestReporterPermanentFailure(t *testing.T) {
 	rw.clk.waitTimers(t, 1)
 	rw.clk.Advance(15 * time.Hour)
 	// The domains without a usable record are dropped as soon as their
-	// lookup answers, or else when their report would go.
+	// lookup answers (Recorder.NoRecord counts their sessions), or else
+	// when their report would go (NoRecord counts the reports); a domain
+	// may show in both when the two race.
 	for e := rw.event(t); e.Domain != "https.example"; e = rw.event(t) {
 		if !e.Final || !isNoRecord(e.Err) {
 			t.Errorf("%s: %+v", e.Domain, e)
 		}
 	}
-	if s := rep.Stats(); s.GaveUp != 1 || s.NoRecord+s.Recorder.NoRecord != 2 || len(rep.Recorder().Days()) != 0 {
+	if s := rep.Stats(); s.GaveUp != 1 || s.NoRecord+s.Recorder.NoRecord < 2 || len(rep.Recorder().Days()) != 0 {
 		t.Errorf("stats %+v", s)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mtasts-go/mtasts/validate"
 )
 
 func TestDaysForgottenAfter48h(t *testing.T) {
@@ -83,5 +85,24 @@ func TestNoRecordDomainsDoNotCrowdOut(t *testing.T) {
 	s := rec.Stats()
 	if s.NoRecord+s.OverLimit != 10000 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestMaxGroupsTotal: the failure groups of all entries together are
+// bounded; the failures beyond still count in the summaries.
+func TestMaxGroupsTotal(t *testing.T) {
+	reps := dayReports(t, Options{MaxGroupsTotal: 5}, func(rec *Recorder) {
+		for i := range 10 {
+			rec.Record(Result{Domain: fmt.Sprintf("d%d.example", i%2), ResultType: validate.ResultStartTLSNotSupported,
+				ReceivingMX: fmt.Sprintf("mx%d.example", i)})
+		}
+	})
+	details, total := 0, int64(0)
+	for _, r := range reps {
+		details += len(r.Policies[0].FailureDetails)
+		total += r.Policies[0].Summary.TotalFailure
+	}
+	if details != 5 || total != 10 {
+		t.Errorf("%d details, %d failures", details, total)
 	}
 }
