@@ -25,6 +25,12 @@
 // permanent failure (a 5xx reply, an unusable address). It refuses to
 // mail reports unsigned unless told to (SendUnsignedMail).
 //
+// Several MTA nodes share their counts, and send each report once,
+// through a [Fleet] (tlsrpt/redisreport keeps it in Redis): each node
+// journals its results, pushes them every FlushInterval as a batch that
+// counts once even if pushed twice, and the node that takes a report's
+// lease sends it.
+//
 // The parts, for MTAs that need their own cycle:
 //
 //   - [Recorder.Record] counts one [Result] per policy domain, policy and

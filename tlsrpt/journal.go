@@ -52,10 +52,12 @@ type journalEntry struct {
 	HELO   string              `json:"h,omitempty"`
 	Reason string              `json:"c,omitempty"`
 	Info   string              `json:"a,omitempty"`
+	Batch  []Count             `json:"b,omitempty"` // of "b": counts taken to push to a Fleet, id in Domain
 }
 
 type journal struct {
-	dir string
+	dir     string
+	pending func() map[string][]Count // fleet batches not yet pushed, kept in snapshots; may be nil
 
 	mu  sync.Mutex
 	f   *os.File
@@ -64,8 +66,9 @@ type journal struct {
 }
 
 type stateFile struct {
-	Next     int             `json:"next"`
-	Snapshot json.RawMessage `json:"snapshot"`
+	Next     int                `json:"next"`
+	Snapshot json.RawMessage    `json:"snapshot"`
+	Pending  map[string][]Count `json:"pending,omitempty"` // fleet batches not yet pushed
 }
 
 // LoadState adds the counts held in a Reporter's state directory dir to
@@ -74,7 +77,7 @@ type stateFile struct {
 // stopped; while it runs, a compaction between the reads may hide the
 // latest results. A directory that does not exist holds nothing.
 func LoadState(dir string, rec *Recorder) error {
-	_, err := loadState(dir, rec)
+	_, err := loadState(dir, rec, nil)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -83,17 +86,17 @@ func LoadState(dir string, rec *Recorder) error {
 
 // openJournal restores the state in dir into rec, and opens a new journal
 // after compacting.
-func openJournal(dir string, rec *Recorder) (*journal, error) {
+func openJournal(dir string, rec *Recorder, fleet func(*journalEntry), pending func() map[string][]Count) (*journal, error) {
 	// The directory is created, not its parents: a mistyped path fails
 	// now rather than keeping the state where nobody looks.
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
-	last, err := loadState(dir, rec)
+	last, err := loadState(dir, rec, fleet)
 	if err != nil {
 		return nil, err
 	}
-	j := &journal{dir: dir, seq: last}
+	j := &journal{dir: dir, seq: last, pending: pending}
 	if err := j.compact(rec); err != nil {
 		return nil, err
 	}
@@ -102,7 +105,8 @@ func openJournal(dir string, rec *Recorder) (*journal, error) {
 
 // loadState restores the snapshot and journals of dir into rec, and
 // returns the number of the last journal.
-func loadState(dir string, rec *Recorder) (int, error) {
+// Fleet entries ("b", "x") go to fleet, if not nil.
+func loadState(dir string, rec *Recorder, fleet func(*journalEntry)) (int, error) {
 	next := 0
 	data, err := os.ReadFile(filepath.Join(dir, snapshotFile))
 	switch {
@@ -113,6 +117,11 @@ func loadState(dir string, rec *Recorder) (int, error) {
 		}
 		if err := rec.Restore(st.Snapshot); err != nil {
 			return 0, err
+		}
+		for id, batch := range st.Pending {
+			if fleet != nil {
+				fleet(&journalEntry{Op: "b", Domain: id, Batch: batch})
+			}
 		}
 		next = st.Next
 	case !errors.Is(err, fs.ErrNotExist):
@@ -128,7 +137,7 @@ func loadState(dir string, rec *Recorder) (int, error) {
 		if s < next {
 			continue
 		}
-		err := replay(filepath.Join(dir, "journal."+strconv.Itoa(s)), rec)
+		err := replay(filepath.Join(dir, "journal."+strconv.Itoa(s)), rec, fleet)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) { // compacted meanwhile
 			return 0, err
 		}
@@ -155,7 +164,7 @@ func journalSeqs(dir string) ([]int, error) {
 
 // replay applies a journal's entries to rec; a line that does not parse
 // (the torn end of a crash) ends it.
-func replay(path string, rec *Recorder) error {
+func replay(path string, rec *Recorder, fleet func(*journalEntry)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -167,6 +176,15 @@ func replay(path string, rec *Recorder) error {
 		var e journalEntry
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
 			break
+		}
+		if e.Op == "b" {
+			rec.takeCounts() // the counts went into the batch
+		}
+		if isFleetOp(e.Op) {
+			if fleet != nil {
+				fleet(&e)
+			}
+			continue
 		}
 		rec.apply(&e)
 	}
@@ -189,6 +207,10 @@ func (j *journal) compact(rec *Recorder) error {
 		f.Close()
 		return err
 	}
+	var pending map[string][]Count
+	if j.pending != nil {
+		pending = j.pending()
+	}
 	old := j.f
 	j.f = f
 	j.seq++
@@ -197,7 +219,7 @@ func (j *journal) compact(rec *Recorder) error {
 	if old != nil {
 		old.Close()
 	}
-	data, err := json.Marshal(stateFile{Next: next, Snapshot: snap})
+	data, err := json.Marshal(stateFile{Next: next, Snapshot: snap, Pending: pending})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,9 @@ import (
 const (
 	DefaultMaxDelay = 4 * time.Hour // RFC 8460 section 4.1's example: 1 to 14400 s
 	DefaultWorkers  = 4
+	// DefaultFlushInterval is how often a Reporter pushes its counts to
+	// its Fleet.
+	DefaultFlushInterval = 10 * time.Second
 )
 
 // ErrUnsigned is returned by [NewReporter] when reports could go out by
@@ -85,6 +89,14 @@ type ReporterOptions struct {
 	// tests. Default: math/rand/v2.
 	Random func(n time.Duration) time.Duration
 
+	// Fleet, if set, shares the counts with the Reporters of other nodes
+	// and has each report sent once (see tlsrpt/redisreport). Every node
+	// needs its own NodeID.
+	Fleet Fleet
+	// FlushInterval is how often counts are pushed to the Fleet. Default
+	// DefaultFlushInterval.
+	FlushInterval time.Duration
+
 	// OnDelivery, if set, is called after each attempt to deliver a
 	// report (from a goroutine of the Reporter; it must not block).
 	OnDelivery func(DeliveryEvent)
@@ -148,6 +160,7 @@ type Reporter struct {
 	planned map[int64]bool // days whose jobs exist
 	delay   map[int64]time.Duration
 	jobs    map[jobKey]*job
+	pending map[string][]Count // fleet batches not yet pushed, by id
 }
 
 // NewReporter checks opts, restores the state in opts.Dir and starts the
@@ -195,6 +208,10 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 		planned: make(map[int64]bool),
 		delay:   make(map[int64]time.Duration),
 		jobs:    make(map[jobKey]*job),
+		pending: make(map[string][]Count),
+	}
+	if opts.FlushInterval <= 0 {
+		r.opts.FlushInterval = DefaultFlushInterval
 	}
 	r.status = newStatusCache(r)
 	ropts := opts.Recorder
@@ -212,7 +229,18 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 	r.sender = NewSender(so)
 
 	if opts.Dir != "" {
-		j, err := openJournal(opts.Dir, r.rec)
+		j, err := openJournal(opts.Dir, r.rec, func(e *journalEntry) {
+			switch e.Op {
+			case "b":
+				r.pending[e.Domain] = e.Batch
+			case "x":
+				delete(r.pending, e.Domain)
+			}
+		}, func() map[string][]Count {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return maps.Clone(r.pending)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -326,6 +354,13 @@ func (r *Reporter) Close() error {
 	r.mu.Unlock()
 	r.cancel()
 	r.wg.Wait()
+	if r.opts.Fleet != nil {
+		// Push what this node counted; what cannot be pushed stays in the
+		// journal for the next start.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r.flush(ctx)
+		cancel()
+	}
 	if r.j == nil {
 		return nil
 	}

@@ -2,8 +2,9 @@ package tlsrpt
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -36,7 +37,7 @@ func randomDuration(n time.Duration) time.Duration {
 	if n <= 0 {
 		return 0
 	}
-	return rand.N(n)
+	return mrand.N(n)
 }
 
 // run is the Reporter's scheduling loop.
@@ -45,9 +46,19 @@ func (r *Reporter) run() {
 	sem := make(chan struct{}, r.opts.Workers)
 	var jobs sync.WaitGroup
 	defer jobs.Wait()
+	var nextFlush time.Time
 	for {
 		now := r.clock.Now()
+		if r.opts.Fleet != nil && !now.Before(nextFlush) {
+			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+			r.flush(ctx) // what fails stays pending for the next round
+			cancel()
+			nextFlush = now.Add(r.opts.FlushInterval)
+		}
 		wakeAt := r.plan(now)
+		if r.opts.Fleet != nil {
+			wakeAt = earliest(wakeAt, nextFlush)
+		}
 		for _, k := range r.due(now, &wakeAt) {
 			select {
 			case sem <- struct{}{}:
@@ -91,7 +102,12 @@ func (r *Reporter) poke() {
 func (r *Reporter) plan(now time.Time) time.Time {
 	today := dayOf(now)
 	var wakeAt time.Time
-	for _, day := range r.rec.Days() {
+	days := r.rec.Days()
+	if r.opts.Fleet != nil {
+		// The shared counts hold the days that other nodes saw too.
+		days = append(days, dayTime(today-2), dayTime(today-1))
+	}
+	for _, day := range days {
 		d := dayOf(day)
 		if d >= today {
 			continue
@@ -114,7 +130,18 @@ func (r *Reporter) plan(now time.Time) time.Time {
 		}
 		r.planned[d] = true
 		r.mu.Unlock()
-		for _, dom := range r.rec.domains(d) {
+		domains := r.rec.domains(d)
+		if r.opts.Fleet != nil {
+			var err error
+			if domains, err = r.fleetDomains(d); err != nil {
+				r.mu.Lock()
+				delete(r.planned, d) // again in a minute
+				r.mu.Unlock()
+				wakeAt = earliest(wakeAt, now.Add(time.Minute))
+				continue
+			}
+		}
+		for _, dom := range domains {
 			r.mu.Lock()
 			if _, ok := r.jobs[jobKey{d, dom}]; !ok {
 				r.jobs[jobKey{d, dom}] = &job{next: now}
@@ -192,6 +219,12 @@ func (r *Reporter) attempt(k jobKey) {
 	if errors.Is(err, context.Canceled) && r.ctx.Err() != nil {
 		return // closing: the counts stay for the next start
 	}
+	if errors.Is(err, errNotLeader) {
+		r.mu.Lock()
+		delete(r.jobs, k)
+		r.mu.Unlock()
+		return // another node sends this report
+	}
 	r.mu.Lock()
 	maxRetry := r.sender.opts.MaxRetryTime
 	if !final {
@@ -213,6 +246,11 @@ func (r *Reporter) attempt(k jobKey) {
 	r.mu.Unlock()
 	if final {
 		r.forget(k.day, k.domain)
+		if r.opts.Fleet != nil {
+			ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+			r.opts.Fleet.Done(ctx, dayTime(k.day), k.domain) // else the lease runs out
+			cancel()
+		}
 	}
 	if f := r.opts.OnDelivery; f != nil {
 		f(DeliveryEvent{Day: dayTime(k.day), Domain: k.domain, Err: err, Final: final})
@@ -232,9 +270,17 @@ func (r *Reporter) deliver(k jobKey) (final bool, err error) {
 		}
 		return false, err
 	}
-	rep, err := r.rec.Report(dayTime(k.day), k.domain, r.ropts)
+	var rep *Report
+	if r.opts.Fleet != nil {
+		rep, err = r.fleetReport(ctx, k)
+	} else {
+		rep, err = r.rec.Report(dayTime(k.day), k.domain, r.ropts)
+	}
+	if errors.Is(err, errNotLeader) {
+		return true, err
+	}
 	if err != nil || rep == nil {
-		return true, err // nothing to send
+		return err == nil, err // nothing to send, or a fleet failure to retry
 	}
 	body, err := r.gz.gzip(rep)
 	if err != nil {
@@ -284,3 +330,41 @@ func (r *Recorder) allDomains() []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// errNotLeader: another node holds the lease of a report.
+var errNotLeader = errors.New("another node sends this report")
+
+// fleetDomains flushes this node's counts and returns the domains with
+// shared counts on day d.
+func (r *Reporter) fleetDomains(d int64) ([]string, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	if err := r.flush(ctx); err != nil {
+		return nil, err
+	}
+	return r.opts.Fleet.Domains(ctx, dayTime(d))
+}
+
+// fleetReport takes the lease of k's report and builds it from the
+// shared counts.
+func (r *Reporter) fleetReport(ctx context.Context, k jobKey) (*Report, error) {
+	day := dayTime(k.day)
+	ok, err := r.opts.Fleet.Lease(ctx, day, k.domain, r.ropts.UniqueID, r.sender.opts.MaxRetryTime+time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errNotLeader
+	}
+	counts, err := r.opts.Fleet.Counts(ctx, day, k.domain)
+	if err != nil {
+		return nil, err
+	}
+	o := r.opts.Recorder
+	o.Clock, o.RecordStatus = r.clock.Now, nil
+	tmp := NewRecorder(o)
+	tmp.addCounts(counts)
+	return tmp.Report(day, k.domain, r.ropts)
+}
+
+func randomID() string { return rand.Text()[:16] }
