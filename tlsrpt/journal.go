@@ -59,11 +59,16 @@ type journal struct {
 	dir     string
 	pending func() map[string][]Count // fleet batches not yet pushed, kept in snapshots; may be nil
 
-	mu  sync.Mutex
-	f   *os.File
-	seq int
-	buf bytes.Buffer
+	mu   sync.Mutex
+	f    *os.File
+	seq  int
+	buf  bytes.Buffer
+	size int64 // bytes written to the open journal
 }
+
+// compactSize is the journal size past which the Reporter compacts: the
+// snapshot is bounded by the recorder's limits, the journal only by time.
+const compactSize = 32 << 20
 
 type stateFile struct {
 	Next     int                `json:"next"`
@@ -213,6 +218,7 @@ func (j *journal) compact(rec *Recorder) error {
 	}
 	old := j.f
 	j.f = f
+	j.size = 0
 	j.seq++
 	next := j.seq
 	j.mu.Unlock()
@@ -246,9 +252,13 @@ func (j *journal) append(e *journalEntry) error {
 	if err := enc.Encode(e); err != nil {
 		return err
 	}
-	_, err := j.f.Write(j.buf.Bytes())
+	n, err := j.f.Write(j.buf.Bytes())
+	j.size += int64(n)
 	return err
 }
+
+// full reports whether the journal should be compacted; j.mu is held.
+func (j *journal) full() bool { return j.size > compactSize }
 
 func (j *journal) close() error {
 	j.mu.Lock()

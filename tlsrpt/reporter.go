@@ -161,6 +161,8 @@ type Reporter struct {
 	delay   map[int64]time.Duration
 	jobs    map[jobKey]*job
 	pending map[string][]Count // fleet batches not yet pushed, by id
+
+	compactedDay int64 // of the last compaction; the loop's alone
 }
 
 // NewReporter checks opts, restores the state in opts.Dir and starts the
@@ -245,6 +247,7 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 			return nil, err
 		}
 		r.j = j
+		r.compactedDay = dayOf(r.clock.Now())
 	}
 	// Ask about the domains restored, so that those that stopped
 	// publishing a record give their room back now, not at report time.
@@ -283,6 +286,9 @@ func (r *Reporter) Record(res Result) error {
 	kept, err := r.rec.record(&res, &e)
 	if !kept || err != nil {
 		return err
+	}
+	if r.j.full() {
+		r.poke() // the loop compacts
 	}
 	if err := r.j.append(&e); err != nil {
 		r.mu.Lock()

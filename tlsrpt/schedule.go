@@ -59,6 +59,7 @@ func (r *Reporter) run() {
 		if r.opts.Fleet != nil {
 			wakeAt = earliest(wakeAt, nextFlush)
 		}
+		r.maybeCompact()
 		for _, k := range r.due(now, &wakeAt) {
 			select {
 			case sem <- struct{}{}:
@@ -368,3 +369,18 @@ func (r *Reporter) fleetReport(ctx context.Context, k jobKey) (*Report, error) {
 }
 
 func randomID() string { return rand.Text()[:16] }
+
+// maybeCompact compacts the state directory when the journal has grown
+// past compactSize or a day has passed since the last compaction.
+func (r *Reporter) maybeCompact() {
+	if r.j == nil {
+		return
+	}
+	today := dayOf(r.clock.Now())
+	r.j.mu.Lock()
+	due := r.j.full() || r.compactedDay != today
+	r.j.mu.Unlock()
+	if due && r.j.compact(r.rec) == nil {
+		r.compactedDay = today
+	}
+}
