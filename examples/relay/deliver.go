@@ -38,7 +38,7 @@ type relay struct {
 
 	// rep counts the TLS-RPT result of every session and sends the
 	// reports; nil without -tlsrpt.
-	rep *tlsrpt.Reporter
+	rep *reporter
 }
 
 // record counts the TLS-RPT result of one session with the MX host of d,

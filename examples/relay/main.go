@@ -10,6 +10,7 @@
 //	      [-tlsrpt DIR [-report-org NAME] [-report-contact ADDR]
 //	       [-dkim-key FILE [-dkim-selector S] [-dkim-domain D] | -report-unsigned]
 //	       [-submit HOST:PORT [-submit-tls MODE] [-submit-servername NAME] [-submit-user U]]
+//	       [-report-redis HOST:PORT] [-report-node ID]
 //	       [-report-max-delay D] [-report-clock-offset D]]
 //
 // Delivery is synchronous: the reply to DATA is the outcome. A message goes
@@ -35,7 +36,9 @@
 // "s=tlsrpt" alone, which some verifiers refuse), retrying for 24 hours.
 // Only domains that publish an "_smtp._tls" record are counted. Sessions
 // that carry mail from -report-contact are the relay's own report mail and
-// are not counted. Each MX host tried is one session:
+// are not counted. With -report-redis, relays on several hosts share their
+// counts through Redis and each report is sent once, by one of them. Each
+// MX host tried is one session:
 //
 //   - under a testing or enforce policy (policy-type sts): success for a
 //     TLS session that passed the policy; validation-failure for an MX host
@@ -77,7 +80,8 @@
 //	                 the daily reports, keeping the state in DIR
 //	-report-org, -report-contact, -dkim-key, -dkim-selector, -dkim-domain,
 //	-report-unsigned, -submit, -submit-tls, -submit-servername,
-//	-submit-user, -report-max-delay, -report-clock-offset
+//	-submit-user, -report-redis, -report-node, -report-max-delay,
+//	-report-clock-offset
 //	                 configure the reports (see -h)
 //
 // It logs "listening" with the address once it accepts mail.

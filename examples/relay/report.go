@@ -13,8 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/tlsrpt"
+	"github.com/mtasts-go/mtasts/tlsrpt/redisreport"
 )
 
 // reportFlags are the flags of the TLS-RPT Reporter.
@@ -25,6 +28,7 @@ type reportFlags struct {
 	submit, submitTLS, submitName     string
 	submitUser                        string
 	maxDelay, clockOffset             time.Duration
+	redisAddr, nodeID                 string
 }
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
@@ -40,6 +44,8 @@ func (f *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.submitName, "submit-servername", "", "name the submission server's certificate must have (default: the host of -submit)")
 	fs.StringVar(&f.submitUser, "submit-user", "", "AUTH PLAIN user at the submission server; the password comes from $RELAY_SUBMIT_PASSWORD")
 	fs.DurationVar(&f.maxDelay, "report-max-delay", tlsrpt.DefaultMaxDelay, "reports go out at a random time up to this long after 00:00 UTC")
+	fs.StringVar(&f.redisAddr, "report-redis", "", "Redis `HOST:PORT` that a fleet of relays shares its counts through; each report is sent once")
+	fs.StringVar(&f.nodeID, "report-node", "", "this relay's node id in reports and in the fleet, letters and digits (default: from the host name)")
 	fs.DurationVar(&f.clockOffset, "report-clock-offset", 0, "shift the Reporter's clock by this much (to simulate a day in tests)")
 }
 
@@ -53,8 +59,9 @@ func (c offsetClock) Timer(d time.Duration) (<-chan time.Time, func()) {
 	return t.C, func() { t.Stop() }
 }
 
-// newReporter starts the Reporter the flags describe.
-func (f *reportFlags) newReporter(log *slog.Logger, hostname string, dc *dnsclient.Client, roots *x509.CertPool, httpsPort int) (*tlsrpt.Reporter, error) {
+// newReporter starts the Reporter the flags describe; closing it closes
+// what it uses.
+func (f *reportFlags) newReporter(log *slog.Logger, hostname string, dc *dnsclient.Client, roots *x509.CertPool, httpsPort int) (*reporter, error) {
 	contact := f.contact
 	if contact == "" {
 		contact = "tlsrpt@" + hostname
@@ -102,7 +109,35 @@ func (f *reportFlags) newReporter(log *slog.Logger, hostname string, dc *dnsclie
 		}
 		o.DKIM = &tlsrpt.DKIM{Domain: domain, Selector: f.dkimSelector, Signer: key}
 	}
-	return tlsrpt.NewReporter(o)
+	o.NodeID = f.nodeID
+	var rc *redis.Client
+	if f.redisAddr != "" {
+		rc = redis.NewClient(&redis.Options{Addr: f.redisAddr, ContextTimeoutEnabled: true})
+		o.Fleet = &redisreport.Fleet{Client: rc}
+	}
+	rep, err := tlsrpt.NewReporter(o)
+	if err != nil {
+		if rc != nil {
+			rc.Close()
+		}
+		return nil, err
+	}
+	return &reporter{rep, rc}, nil
+}
+
+// reporter is a Reporter and its Redis client, if any.
+type reporter struct {
+	*tlsrpt.Reporter
+	redis *redis.Client
+}
+
+// Close closes the Reporter, then the client it pushes through.
+func (r *reporter) Close() error {
+	err := r.Reporter.Close()
+	if r.redis != nil {
+		r.redis.Close()
+	}
+	return err
 }
 
 // readKey reads a PKCS#8 private key in PEM.
