@@ -304,6 +304,14 @@ func TestSubmitSMTP(t *testing.T) {
 	if m := w.Messages("submit.example"); len(m) != 1 || !m[0].TLS || string(m[0].Data) != "Subject: x\r\n\r\nhi\r\n" {
 		t.Errorf("messages %+v", m)
 	}
+	auth := SubmitSMTP(SubmitOptions{Addr: w.SMTPAddr("submit.example"), TLSConfig: &tls.Config{RootCAs: w.RootCAs(), ServerName: "submit.example"},
+		Username: "reporter", Password: "secret"})
+	if err := auth(context.Background(), "a@x.example", []string{"b@y.example"}, []byte("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.Messages("submit.example"); len(m) != 2 || m[1].AuthUser != "reporter" {
+		t.Errorf("AUTH: messages %+v", m)
+	}
 	w.Fault("submit.example", testserver.NoSTARTTLS)
 	if err := submit(context.Background(), "a@x.example", []string{"b@y.example"}, []byte("x\r\n")); err == nil {
 		t.Error("sent without STARTTLS")
