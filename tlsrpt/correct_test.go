@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -255,6 +256,35 @@ func FuzzAbsoluteURI(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if isAbsoluteURI(s) && (len(s) > maxInfo || strings.ContainsAny(s, " \r\n\"<>")) {
 			t.Errorf("accepted %q", s)
+		}
+	})
+}
+
+// FuzzJournal: whatever a journal or a fleet holds, replaying it neither
+// panics nor builds a report that does not validate.
+func FuzzJournal(f *testing.F) {
+	f.Add([]byte(`{"o":"r","d":16892,"k":"example.com","t":"sts","p":"version: STSv1\nmode: enforce\x00mx.example.com"}` + "\n" +
+		`{"o":"r","d":16892,"k":"example.com","t":"no-policy-found","r":"starttls-not-supported","x":"mx.example.com"}` + "\n" +
+		`{"o":"f","d":16892,"k":"example.com"}` + "\n" + `{"o":"n","k":"example.com"}` + "\n" + `{"o":"r","d":16892,"k":"a.example","t":"sts","p":"x"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := t.TempDir() + "/journal.0"
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		clk := &fixedClock{now: time.Date(2016, 4, 2, 1, 0, 0, 0, time.UTC)}
+		rec := NewRecorder(Options{Clock: clk.Now})
+		replay(path, rec, nil)
+		rec.addCounts([]Count{{Day: time.Date(2016, 4, 1, 0, 0, 0, 0, time.UTC), Domain: "example.com", Key: string(data), N: 1}})
+		for _, day := range rec.Days() {
+			reps, err := rec.Reports(day, testOpts)
+			if err != nil {
+				continue // a day not over
+			}
+			for _, r := range reps {
+				if err := r.Validate(); err != nil {
+					t.Errorf("%v", err)
+				}
+			}
 		}
 	})
 }

@@ -103,7 +103,8 @@ func (r *Recorder) addCounts(counts []Count) {
 	for _, cnt := range counts {
 		var ck countKey
 		dom, ok := canonDomain(cnt.Domain)
-		if json.Unmarshal([]byte(cnt.Key), &ck) != nil || !ok || !ck.Type.Valid() || ck.Result != "" && !ck.Result.Valid() {
+		if json.Unmarshal([]byte(cnt.Key), &ck) != nil || !ok || !ck.Type.Valid() || ck.Kind == "g" && !ck.Result.Valid() ||
+			ck.Kind != "s" && ck.Kind != "u" && ck.Kind != "g" {
 			continue
 		}
 		pt := policyTextOfKey(ck.Text)
@@ -120,8 +121,7 @@ func (r *Recorder) addCounts(counts []Count) {
 			c.ungrouped += cnt.N
 		case "g":
 			c.failure += cnt.N
-			fk := failureKey{result: ck.Result, sending: ck.Send, receiving: ck.Recv, mx: ck.MX, helo: ck.HELO, reason: ck.Reason}
-			r.addGroup(c, fk, cnt.N, ck.Info)
+			r.addGroup(c, cleanKey(ck.Result, ck.Send, ck.Recv, ck.MX, ck.HELO, ck.Reason), cnt.N, cleanInfo(ck.Info))
 		}
 	}
 }

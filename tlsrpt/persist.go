@@ -127,7 +127,7 @@ func (r *Recorder) Restore(data []byte) error {
 				reason:    d.FailureReasonCode,
 			}
 			fk.mx, _ = canonDomain(d.ReceivingMXHostname)
-			r.addGroup(c, fk, uint64(d.FailedSessionCount), d.AdditionalInformation)
+			r.addGroup(c, fk, uint64(d.FailedSessionCount), cleanInfo(d.AdditionalInformation))
 		}
 	}
 	return nil

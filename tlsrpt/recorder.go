@@ -365,13 +365,14 @@ func (r *Recorder) apply(e *journalEntry) {
 		r.Resolved(e.Domain, false)
 		return
 	}
-	if e.Op != "r" || !e.Type.Valid() || e.Result != "" && !e.Result.Valid() {
+	dom, ok := canonDomain(e.Domain)
+	if e.Op != "r" || !ok || !e.Type.Valid() || e.Result != "" && !e.Result.Valid() {
 		return
 	}
 	pt := policyTextOfKey(e.Text)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, why := r.entry(e.Day, e.Domain, e.Type, pt, false)
+	c, why := r.entry(e.Day, dom, e.Type, pt, false)
 	if c == nil {
 		*why++
 		return
@@ -381,8 +382,7 @@ func (r *Recorder) apply(e *journalEntry) {
 		return
 	}
 	c.failure++
-	fk := failureKey{result: e.Result, sending: e.Send, receiving: e.Recv, mx: e.MX, helo: e.HELO, reason: e.Reason}
-	r.addGroup(c, fk, 1, e.Info)
+	r.addGroup(c, cleanKey(e.Result, e.Send, e.Recv, e.MX, e.HELO, e.Reason), 1, cleanInfo(e.Info))
 }
 
 // policyTextOfKey splits the key text of a policy back into its parts.
@@ -390,14 +390,17 @@ func policyTextOfKey(text string) policyText {
 	if text == "" {
 		return policyText{}
 	}
-	l, m, _ := strings.Cut(text, "\x00")
+	l, m, ok := strings.Cut(text, "\x00")
+	if !ok { // not a key this package wrote: the text as one line
+		return newPolicyText([]string{text}, nil)
+	}
 	n := func(s string) int {
 		if s == "" {
 			return 0
 		}
 		return strings.Count(s, "\n") + 1
 	}
-	return policyText{text: text, lines: splitNonEmpty(text[:len(l)], n(l)), mx: splitNonEmpty(text[len(l)+1:], n(m))}
+	return policyText{text: text, lines: splitNonEmpty(l, n(l)), mx: splitNonEmpty(m, n(m))}
 }
 
 // intern returns a new id for text; r.mu is held.
@@ -640,4 +643,20 @@ func (r *Recorder) expire(day int64) {
 			r.remove(k, c)
 		}
 	}
+}
+
+// cleanKey builds a failure key from stored values (a journal, a fleet),
+// made what Record would have made of them.
+func cleanKey(rt validate.ResultType, send, recv netip.Addr, mx, helo, reason string) failureKey {
+	fk := failureKey{result: rt, sending: reportAddr(send), receiving: reportAddr(recv), helo: capText(helo), reason: capText(reason)}
+	fk.mx, _ = canonDomain(mx)
+	return fk
+}
+
+// cleanInfo returns info if it is an absolute URI, else "".
+func cleanInfo(info string) string {
+	if isAbsoluteURI(info) {
+		return info
+	}
+	return ""
 }
