@@ -1,0 +1,77 @@
+package main
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// GraceForever is the grace that never runs out: a domain whose _mta-sts
+// lookup keeps failing temporarily is answered TEMP for ever.
+const GraceForever = time.Duration(math.MaxInt64)
+
+// maxGraceDomains bounds the domains whose failures are remembered at once.
+// Beyond it the least recently failed is forgotten (its grace starts over).
+const maxGraceDomains = 10000
+
+// graceTracker remembers, per domain, when its _mta-sts lookups began to
+// fail temporarily, so that TEMP turns into NOTFOUND once they have failed
+// for longer than the grace (an MTA retries once or twice meanwhile).
+type graceTracker struct {
+	grace time.Duration // < 0: never TEMP; GraceForever: always TEMP
+	clock func() time.Time
+
+	mu       sync.Mutex
+	failures *lru.Cache[string, failureWindow]
+	n        atomic.Int32 // failures.Len(), read without the lock on the hot path
+}
+
+// failureWindow is a domain's run of failed lookups.
+type failureWindow struct{ first, last time.Time }
+
+func newGraceTracker(grace time.Duration, clock func() time.Time) *graceTracker {
+	if clock == nil {
+		clock = time.Now
+	}
+	c, _ := lru.New[string, failureWindow](maxGraceDomains) // only fails for a size <= 0
+	return &graceTracker{grace: grace, clock: clock, failures: c}
+}
+
+// failed records a temporary failure for domain and reports whether the
+// answer is still TEMP (the grace has not run out), and whether this
+// failure begins a new run (worth one log line).
+func (g *graceTracker) failed(domain string) (temp, first bool) {
+	if g.grace < 0 {
+		return false, true
+	}
+	now := g.clock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w, ok := g.failures.Get(domain)
+	// A run ends when the domain has not failed for as long as the grace:
+	// a failure much later starts a new grace rather than inheriting an
+	// old one.
+	if !ok || g.grace != GraceForever && now.Sub(w.last) > g.grace {
+		w = failureWindow{first: now}
+		first = true
+	}
+	w.last = now
+	g.failures.Add(domain, w)
+	g.n.Store(int32(g.failures.Len()))
+	return g.grace == GraceForever || now.Sub(w.first) < g.grace, first
+}
+
+// succeeded ends domain's run of failures, if any.
+func (g *graceTracker) succeeded(domain string) {
+	if g.n.Load() == 0 {
+		return // the common case: nothing is failing
+	}
+	g.mu.Lock()
+	if g.failures.Remove(domain) {
+		g.n.Store(int32(g.failures.Len()))
+	}
+	g.mu.Unlock()
+}
