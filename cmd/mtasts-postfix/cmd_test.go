@@ -63,6 +63,8 @@ type proc struct {
 	maddr  string // the -metrics address, if any
 	copied chan struct{}
 	done   bool
+
+	addrc, maddrc chan string
 }
 
 var (
@@ -74,7 +76,26 @@ var (
 // is killed at the end of the test unless stopped before.
 func start(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(bin, args...), copied: make(chan struct{})}
+	p := start0(t, bin, args...)
+	select {
+	case p.addr = <-p.addrc:
+	case <-p.copied:
+		t.Fatalf("exited before listening; stderr:\n%s", p.log.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no listening line; stderr:\n%s", p.log.String())
+	}
+	select {
+	case p.maddr = <-p.maddrc:
+	case <-time.After(time.Second):
+	}
+	return p
+}
+
+// start0 starts the binary without waiting for anything.
+func start0(t testing.TB, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: exec.Command(bin, args...), copied: make(chan struct{}),
+		addrc: make(chan string, 1), maddrc: make(chan string, 1)}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -82,17 +103,16 @@ func start(t testing.TB, bin string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	addrc, maddrc := make(chan string, 1), make(chan string, 1)
 	go func() {
 		defer close(p.copied)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			p.log.Write(append(sc.Bytes(), '\n'))
 			if m := listeningRE.FindSubmatch(sc.Bytes()); m != nil {
-				addrc <- string(m[1])
+				p.addrc <- string(m[1])
 			}
 			if m := metricsRE.FindSubmatch(sc.Bytes()); m != nil {
-				maddrc <- string(m[1])
+				p.maddrc <- string(m[1])
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -104,17 +124,6 @@ func start(t testing.TB, bin string, args ...string) *proc {
 			p.cmd.Wait()
 		}
 	})
-	select {
-	case p.addr = <-addrc:
-	case <-p.copied:
-		t.Fatalf("exited before listening; stderr:\n%s", p.log.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no listening line; stderr:\n%s", p.log.String())
-	}
-	select {
-	case p.maddr = <-maddrc:
-	default:
-	}
 	return p
 }
 

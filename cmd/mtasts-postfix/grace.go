@@ -51,10 +51,9 @@ func (g *graceTracker) failed(domain string) (temp, first bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	w, ok := g.failures.Get(domain)
-	// A run ends when the domain has not failed for as long as the grace:
-	// a failure much later starts a new grace rather than inheriting an
-	// old one.
-	if !ok || g.grace != GraceForever && now.Sub(w.last) > g.grace {
+	// A run ends when the domain has not failed for a while: a failure
+	// much later starts a new grace rather than inheriting an old one.
+	if !ok || now.Sub(w.last) > g.quiet() {
 		w = failureWindow{first: now}
 		first = true
 	}
@@ -63,6 +62,20 @@ func (g *graceTracker) failed(domain string) (temp, first bool) {
 	g.n.Store(int32(g.failures.Len()))
 	return g.grace == GraceForever || now.Sub(w.first) < g.grace, first
 }
+
+// quiet is how long without a failure ends a run: longer than Postfix's
+// longest retry interval (maximal_backoff_time, 4000 s by default), so
+// that the retries of a deferred message stay in one run, and than twice
+// the grace.
+func (g *graceTracker) quiet() time.Duration {
+	if g.grace == GraceForever {
+		return GraceForever
+	}
+	return max(2*g.grace, minQuiet)
+}
+
+// minQuiet is the shortest quiet time that ends a run of failures.
+const minQuiet = 2 * time.Hour
 
 // succeeded ends domain's run of failures, if any.
 func (g *graceTracker) succeeded(domain string) {
