@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -76,7 +77,13 @@ var (
 // is killed at the end of the test unless stopped before.
 func start(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
-	p := start0(t, bin, args...)
+	return startEnv(t, nil, bin, args...)
+}
+
+// startEnv is start with variables added to the environment.
+func startEnv(t testing.TB, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	p := start0env(t, env, bin, args...)
 	select {
 	case p.addr = <-p.addrc:
 	case <-p.copied:
@@ -94,8 +101,16 @@ func start(t testing.TB, bin string, args ...string) *proc {
 // start0 starts the binary without waiting for anything.
 func start0(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
+	return start0env(t, nil, bin, args...)
+}
+
+func start0env(t testing.TB, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, cmd: exec.Command(bin, args...), copied: make(chan struct{}),
 		addrc: make(chan string, 1), maddrc: make(chan string, 1)}
+	if len(env) > 0 {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("MTASTS_POSTFIX_FLOOR_ADDR"); addr != "" {
+		// Run as the floor daemon of the load test (see floorServe).
+		if os.Getenv("MTASTS_POSTFIX_FLOOR_EPOLL") != "" {
+			os.Exit(floorServeEpoll(addr))
+		}
+		os.Exit(floorServe(addr))
+	}
 	code := m.Run()
 	if runDir != "" {
 		os.RemoveAll(runDir)
