@@ -1,17 +1,19 @@
 package main
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/mtasts-go/mtasts/resolver"
 )
 
 // GraceForever is the grace that never runs out: a domain whose _mta-sts
-// lookup keeps failing temporarily is answered TEMP for ever.
-const GraceForever = time.Duration(math.MaxInt64)
+// lookup keeps failing temporarily is answered TEMP for ever. It is the
+// resolver's own (resolver.Options.TemporaryErrorGrace).
+const GraceForever = resolver.GraceForever
 
 // maxGraceDomains bounds the domains whose failures are remembered at once.
 // Beyond it the least recently failed is forgotten (its grace starts over).
@@ -20,6 +22,12 @@ const maxGraceDomains = 10000
 // graceTracker remembers, per domain, when its _mta-sts lookups began to
 // fail temporarily, so that TEMP turns into NOTFOUND once they have failed
 // for longer than the grace (an MTA retries once or twice meanwhile).
+//
+// The resolver applies the same grace, but only in the Decision of Check,
+// which needs an MX host; a socketmap server asks for the policy alone
+// (Lookup: Check with a made-up MX host would take the refetch-on-mismatch
+// path), so it keeps its own account of the runs of failures, with the
+// resolver's semantics.
 type graceTracker struct {
 	grace time.Duration // < 0: never TEMP; GraceForever: always TEMP
 	clock func() time.Time

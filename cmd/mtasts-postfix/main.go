@@ -317,6 +317,9 @@ func (d *daemon) options(roots *x509.CertPool, store cache.Store) resolver.Optio
 		FetchTimeout: d.cfg.timeout,
 		Store:        store,
 		Events:       d.events,
+		// What Check would decide; the socketmap answers come from the
+		// server's own account of the grace (see graceTracker).
+		TemporaryErrorGrace: resolverGrace(d.cfg.grace),
 	}
 }
 
