@@ -83,7 +83,13 @@ func start(t testing.TB, bin string, args ...string) *proc {
 // startEnv is start with variables added to the environment.
 func startEnv(t testing.TB, env []string, bin string, args ...string) *proc {
 	t.Helper()
-	p := start0env(t, env, bin, args...)
+	return start0env(t, env, bin, args...).waitListening()
+}
+
+// waitListening waits for the listening line (and a metrics line, briefly).
+func (p *proc) waitListening() *proc {
+	t := p.t
+	t.Helper()
 	select {
 	case p.addr = <-p.addrc:
 	case <-p.copied:
@@ -91,9 +97,12 @@ func startEnv(t testing.TB, env []string, bin string, args ...string) *proc {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no listening line; stderr:\n%s", p.log.String())
 	}
-	select {
-	case p.maddr = <-p.maddrc:
-	case <-time.After(time.Second):
+	if slicesIndex(p.cmd.Args, "-metrics") >= 0 {
+		select {
+		case p.maddr = <-p.maddrc:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no metrics listening line; stderr:\n%s", p.log.String())
+		}
 	}
 	return p
 }
@@ -106,11 +115,25 @@ func start0(t testing.TB, bin string, args ...string) *proc {
 
 func start0env(t testing.TB, env []string, bin string, args ...string) *proc {
 	t.Helper()
+	p := prepare(t, env, bin, args...)
+	p.begin()
+	return p
+}
+
+// prepare makes the process without starting it, so that a test may set
+// more of its attributes; begin starts it.
+func prepare(t testing.TB, env []string, bin string, args ...string) *proc {
 	p := &proc{t: t, cmd: exec.Command(bin, args...), copied: make(chan struct{}),
 		addrc: make(chan string, 1), maddrc: make(chan string, 1)}
 	if len(env) > 0 {
 		p.cmd.Env = append(os.Environ(), env...)
 	}
+	return p
+}
+
+func (p *proc) begin() {
+	t := p.t
+	t.Helper()
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +162,13 @@ func start0env(t testing.TB, env []string, bin string, args ...string) *proc {
 			p.cmd.Wait()
 		}
 	})
-	return p
+}
+
+// startCmd starts a prepared process and waits for its listening line.
+func startCmd(t testing.TB, p *proc) *proc {
+	t.Helper()
+	p.begin()
+	return p.waitListening()
 }
 
 // stop sends SIGTERM and waits for the exit, which must be clean.

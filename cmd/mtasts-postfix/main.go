@@ -252,10 +252,13 @@ func (d *daemon) run(ctx context.Context) int {
 		d.slot.cur.Load().Close()
 	}()
 
-	ln, err := listenOn(cfg.listen, socketPerms{mode: cfg.socketMode, gid: gid})
+	ln, warn, err := listenOn(cfg.listen, socketPerms{mode: cfg.socketMode, gid: gid, gidOptional: !cfg.socketGroupSet})
 	if err != nil {
 		log.Error("listen", "err", err)
 		return exitError
+	}
+	if warn != nil {
+		log.Warn("listen", "err", warn)
 	}
 	if cfg.metrics != "" {
 		hl, err := net.Listen("tcp", cfg.metrics)

@@ -82,6 +82,54 @@ func TestSocketPermissions(t *testing.T) {
 			p.stop()
 		})
 	}
+	t.Run("default_group_not_a_member", func(t *testing.T) {
+		// A user outside the postfix group keeps its socket's group, with a
+		// warning, unless it asked for the group.
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to run the binary as another user")
+		}
+		if _, err := user.LookupGroup(DefaultSocketGroup); err != nil {
+			t.Skip("no postfix group here")
+		}
+		nobody, err := user.Lookup("nobody")
+		if err != nil {
+			t.Skip("no nobody user")
+		}
+		uid, _ := strconv.Atoi(nobody.Uid)
+		gid, _ := strconv.Atoi(nobody.Gid)
+		dir, err := os.MkdirTemp("", "mtasts-postfix-nobody-") // t.TempDir's parent is closed to others
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		for _, d := range []string{dir, filepath.Dir(bin)} {
+			if err := os.Chmod(d, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sock := filepath.Join(dir, "socket")
+		p := prepare(t, nil, bin, "-listen", "unix:"+sock)
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		p2 := startCmd(t, p)
+		fi, err := os.Stat(sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o660 || int(fi.Sys().(*syscall.Stat_t).Gid) != gid {
+			t.Errorf("mode %v gid %d, want 0660 and the process's group %d", fi.Mode(), fi.Sys().(*syscall.Stat_t).Gid, gid)
+		}
+		if !strings.Contains(p2.log.String(), "socket group left as created") {
+			t.Errorf("no warning; stderr:\n%s", p2.log.String())
+		}
+		p2.stop()
+
+		q := prepare(t, nil, bin, "-listen", "unix:"+sock, "-socket-group", DefaultSocketGroup)
+		q.cmd.SysProcAttr = p.cmd.SysProcAttr
+		code, log := runCmd(t, q)
+		if code != exitError {
+			t.Errorf("-socket-group postfix, not a member: exit %d, want %d\n%s", code, exitError, log)
+		}
+	})
 	t.Run("stale_socket_replaced", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "socket")
 		p := start(t, bin, append(world, "-listen", "unix:"+sock)...)
@@ -116,7 +164,16 @@ func TestSocketPermissions(t *testing.T) {
 // stderr.
 func runBinary(t *testing.T, bin string, args ...string) (int, string) {
 	t.Helper()
-	p := start0(t, bin, args...)
+	return runCmd(t, start0(t, bin, args...))
+}
+
+// runCmd starts p's command if it is not yet started and waits for its end
+// (bounded).
+func runCmd(t *testing.T, p *proc) (int, string) {
+	t.Helper()
+	if p.cmd.Process == nil {
+		p.begin()
+	}
 	select {
 	case <-p.copied:
 	case <-time.After(20 * time.Second):
