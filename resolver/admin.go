@@ -35,6 +35,8 @@ func (r *Resolver) Purge(ctx context.Context, domain string) error {
 	}
 	r.failures.Remove(d)
 	r.noPolicy.Remove(d)
+	r.dnsFailing.Remove(d)
+	r.staleErrs.Remove(d)
 	return r.cache.Delete(ctx, d)
 }
 
@@ -46,6 +48,8 @@ func (r *Resolver) PurgeAll(ctx context.Context) error {
 	}
 	r.failures.Purge()
 	r.noPolicy.Purge()
+	r.dnsFailing.Purge()
+	r.staleErrs.Purge()
 	return r.cache.Purge(ctx)
 }
 

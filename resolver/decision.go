@@ -15,7 +15,7 @@ import (
 // Action is what a sender does with one MX host of a domain.
 type Action uint8
 
-// The actions (DESIGN §5).
+// The actions (docs/ARCHITECTURE.md, "The delivery decision").
 const (
 	// Deliver: deliver to this MX host with the configuration of
 	// Decision.TLSConfig, which validates the host's certificate under the
@@ -154,7 +154,7 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 
 // Check decides whether the sender may deliver mail for domain (the policy
 // domain: the recipient's domain, or the smart host's) to the MX host mx,
-// per RFC 8461 sections 4 and 5 and DESIGN §5. It is the one call an MTA
+// per RFC 8461 sections 4 and 5 (see docs/ARCHITECTURE.md). It is the one call an MTA
 // makes per delivery attempt; on a cache hit it costs no allocation.
 //
 // Under enforce, an MX host that fails a cached policy is refused only

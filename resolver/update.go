@@ -21,7 +21,7 @@ const (
 	// when the TXT lookup fails (section 10.2).
 	modeRevalidate
 	// modeMismatch: an MX host failed a cached enforce policy: check the
-	// TXT record before refusing, and fetch if the id changed (DESIGN §4).
+	// TXT record before refusing, and fetch if the id changed (RFC 8461 section 5.1).
 	modeMismatch
 	// modeForce: fetch whatever the id and any backoff (Resolver.Refresh).
 	modeForce
