@@ -137,6 +137,12 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 	if old != nil && (old.Policy() == nil || old.Expired(now)) {
 		old = nil // an expired policy must not be applied
 	}
+	if old != nil && mode == modeDiscover {
+		// The caller missed the cache just before another update put
+		// this policy there: it is as fresh as can be.
+		o.entry, o.source, o.id = old, cachedSource(old), old.ID()
+		return o
+	}
 	fctx := ctx
 	if old == nil {
 		if mode != modeForce {
