@@ -57,7 +57,7 @@ type SenderOptions struct {
 	// Sign DKIM-signs a message before it goes to Mail. RFC 8460 section 3
 	// requires a DKIM signature by the reporting domain, without "l=",
 	// covering the TLS-Report-Domain and TLS-Report-Submitter headers:
-	// signing is the caller's, this package has no DKIM. Nil: unsigned.
+	// [DKIM.Sign] does that (a Reporter sets it). Nil: unsigned.
 	Sign func(msg []byte) ([]byte, error)
 	// From is the address reports are mailed from. Default: the report's
 	// contact-info.
