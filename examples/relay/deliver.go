@@ -78,6 +78,13 @@ var (
 func (rl *relay) deliver(ctx context.Context, domain, from string, to []string, msg []byte) *smtp.SMTPError {
 	mxs, err := rl.dns.MX(ctx, domain)
 	switch {
+	case errors.Is(err, dnsclient.ErrBadName):
+		// Some MX targets cannot be host names; deliver to the others, as
+		// net.Resolver.LookupMX callers do.
+		rl.log.Warn("mx names skipped", "domain", domain, "err", err)
+		if len(mxs) == 0 {
+			return errNoMX
+		}
 	case err != nil:
 		rl.log.Warn("mx lookup failed", "domain", domain, "err", err)
 		return errDNS
