@@ -32,7 +32,8 @@ type zoneFile struct {
 }
 
 // startDNS starts NSD on nsdIP:53 serving zones, a second NSD on
-// lameIP:53 serving none (the server of lame delegations), and Unbound on
+// lameIP:53 (unless "") serving none (the server of lame delegations), and
+// Unbound on
 // unboundIP:unboundPort (a free port if 0) with a stub zone to NSD for each
 // of them. Unbound refuses every name outside those zones, so that nothing
 // leaves the machine.
@@ -42,7 +43,9 @@ func startDNS(t testing.TB, nsdIP, lameIP, unboundIP string, unboundPort int, zo
 	needRoot(t)
 	dir := t.TempDir()
 	requirePortFree(t, nsdIP, 53)
-	requirePortFree(t, lameIP, 53)
+	if lameIP != "" {
+		requirePortFree(t, lameIP, 53)
+	}
 	if unboundPort == 0 {
 		unboundPort = freePort(t, unboundIP)
 	} else {
@@ -91,11 +94,12 @@ func startDNS(t testing.TB, nsdIP, lameIP, unboundIP string, unboundPort int, zo
 	// The lame server: an NSD that serves no zone, so it refuses every
 	// query, as a server that a delegation names but that was never set
 	// up for the zone does.
-	lameConf := nsdConfig(dir, "lame", lameIP)
 	nsdPath, ubPath := filepath.Join(dir, "nsd.conf"), filepath.Join(dir, "unbound.conf")
 	lamePath := filepath.Join(dir, "lame.conf")
-	if err := os.WriteFile(lamePath, []byte(lameConf.String()), 0o644); err != nil {
-		t.Fatal(err)
+	if lameIP != "" {
+		if err := os.WriteFile(lamePath, []byte(nsdConfig(dir, "lame", lameIP).String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(nsdPath, []byte(nsdConf.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -106,9 +110,15 @@ func startDNS(t testing.TB, nsdIP, lameIP, unboundIP string, unboundPort int, zo
 
 	nsd := startProc(t, "nsd", dir, bins[0], "-d", "-c", nsdPath)
 	ub := startProc(t, "unbound", dir, bins[1], "-d", "-c", ubPath)
-	lame := startProc(t, "lame", dir, bins[0], "-d", "-c", lamePath)
+	var lame *proc
+	if lameIP != "" {
+		lame = startProc(t, "lame", dir, bins[0], "-d", "-c", lamePath)
+	}
 	waitFor(t, "nsd answers", startTimeout, nsd, soaProbe(w.nsd, zones[0].origin))
 	waitFor(t, "unbound answers", startTimeout, ub, soaProbe(w.unbound, zones[0].origin))
+	if lame == nil {
+		return w
+	}
 	waitFor(t, "lame nsd refuses", startTimeout, lame, func() error {
 		m, err := query(net.JoinHostPort(lameIP, "53"), "udp", zones[0].origin, dns.TypeSOA, 1232)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ func startProc(t testing.TB, name, dir string, argv ...string) *proc {
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	becomeSubreaper()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -80,10 +82,37 @@ func (p *proc) stop(t testing.TB) {
 		}
 	}
 	// Children that outlive their parent (a worker, a server child) are in
-	// its process group, whose id is its pid.
+	// its process group, whose id is its pid, and, this process being a
+	// subreaper, are now children of this process: kill them and reap
+	// them, so that no zombie is left to an init that may not reap.
 	if err := syscall.Kill(-pid, 0); err == nil {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		for {
+			if _, err := syscall.Wait4(-pid, nil, 0, nil); err != syscall.EINTR && err != nil {
+				return // ECHILD: none left
+			}
+		}
+	}()
+	select {
+	case <-reaped:
+	case <-time.After(stopGrace):
+		t.Errorf("%s (pid %d): children still running %v after SIGKILL", p.name, pid, stopGrace)
+	}
+}
+
+var subreaper sync.Once
+
+// becomeSubreaper makes this process the parent of the orphans of the
+// servers it starts (PR_SET_CHILD_SUBREAPER), so that stop can reap them.
+func becomeSubreaper() {
+	subreaper.Do(func() {
+		const prSetChildSubreaper = 36
+		syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
+	})
 }
 
 // tail returns the last lines of the process's output, for failure
