@@ -32,6 +32,19 @@ type proc struct {
 // its group's) when the test ends, whatever the outcome.
 func startProc(t testing.TB, name, dir string, argv ...string) *proc {
 	t.Helper()
+	return start(t, name, dir, true, argv)
+}
+
+// startSessionLeader is startProc for a program that makes itself a session
+// leader (Postfix's master calls setsid, which a process group leader may
+// not): its process group is then its own, with its pid as id, too.
+func startSessionLeader(t testing.TB, name, dir string, argv ...string) *proc {
+	t.Helper()
+	return start(t, name, dir, false, argv)
+}
+
+func start(t testing.TB, name, dir string, setpgid bool, argv []string) *proc {
+	t.Helper()
 	out, err := os.Create(filepath.Join(dir, name+".out"))
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +53,7 @@ func startProc(t testing.TB, name, dir string, argv ...string) *proc {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: setpgid}
 	becomeSubreaper()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
