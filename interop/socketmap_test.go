@@ -16,7 +16,9 @@ type socketmapBin struct {
 }
 
 // has reports whether the server has the flag (such as "-dns-error-grace").
-func (b socketmapBin) has(flag string) bool { return strings.Contains(b.usage, flag+" ") || strings.Contains(b.usage, flag+"\n") }
+func (b socketmapBin) has(flag string) bool {
+	return strings.Contains(b.usage, flag+" ") || strings.Contains(b.usage, flag+"\n")
+}
 
 // buildSocketmap builds the socketmap server into a temporary directory:
 // cmd/mtasts-postfix, or examples/postfix-policy where that is what the
