@@ -22,9 +22,15 @@ func (b socketmapBin) has(flag string) bool {
 
 // buildSocketmap builds the socketmap server into a temporary directory:
 // cmd/mtasts-postfix, or examples/postfix-policy where that is what the
-// tree has.
+// tree has. INTEROP_SOCKETMAP, if set, names a server binary to use
+// instead (one installed, or built from another tree).
 func buildSocketmap(t testing.TB) socketmapBin {
 	t.Helper()
+	if bin := os.Getenv("INTEROP_SOCKETMAP"); bin != "" {
+		usage, _ := exec.Command(bin, "-h").CombinedOutput()
+		t.Logf("socketmap server: %s (INTEROP_SOCKETMAP)", bin)
+		return socketmapBin{path: bin, usage: string(usage)}
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatal("go not in PATH: cannot build the socketmap server")
