@@ -53,6 +53,8 @@ var pfDomains = []pfDomain{
 	{name: "testing.test", mx: "mx9.testing.test", mxIP: "127.0.55.14",
 		policy: "version: STSv1\nmode: testing\nmx: mx1.testing.test\nmax_age: 86400\n"},
 	{name: "nopolicy.test", mx: "mx1.nopolicy.test", mxIP: "127.0.55.15"},
+	{name: "unix.test", mx: "mx1.unix.test", mxIP: "127.0.55.18",
+		policy: "version: STSv1\nmode: enforce\nmx: mx1.unix.test\nmax_age: 86400\n"},
 	{name: "grace.test", mx: "mx1.grace.test", mxIP: "127.0.55.16",
 		zone: "_mta-sts.grace\tIN NS\tns.refuser.test.\n"},
 	{name: "servfail.test", mx: "mx1.servfail.test", mxIP: "127.0.55.17",
@@ -134,7 +136,14 @@ func TestPostfix(t *testing.T) {
 	waitFor(t, "socketmap server listens", startTimeout, sm, dialable(smAddr))
 	table := "socketmap:inet:" + smAddr + ":postfix"
 
-	pf := startPostfix(t, postfixConfig{ip: pfPostfix, resolver: pfUnbound, policyMap: table, caFile: caFile})
+	// Mail to unix.test goes through a transport of its own, an smtp(8)
+	// (running as postfix, as every smtp(8) does) whose policy map is the
+	// Unix socket of a second socketmap server, started by its subtest.
+	sock := filepath.Join(dir, "socketmap.sock")
+	unixTable := "socketmap:unix:" + sock + ":postfix"
+	pf := startPostfix(t, postfixConfig{ip: pfPostfix, resolver: pfUnbound, policyMap: table, caFile: caFile,
+		transports:  "unix.test smtpunix:\n",
+		masterExtra: "smtpunix unix - - n - - smtp -o smtp_tls_policy_maps=" + unixTable + "\n"})
 	defer func() {
 		if t.Failed() {
 			t.Logf("socketmap server:%s", sm.tail())
@@ -145,7 +154,7 @@ func TestPostfix(t *testing.T) {
 	// outcome from Postfix's log.
 	rcpt := func(domain string) string { return "user@" + domain }
 	for _, d := range pfDomains {
-		if d.name != "servfail.test" {
+		if d.name != "servfail.test" && d.name != "unix.test" {
 			pf.submit(t, "sender@sender.test", rcpt(d.name), "to "+d.name)
 		}
 	}
@@ -160,7 +169,7 @@ func TestPostfix(t *testing.T) {
 	}
 
 	t.Run("enforce, MX matches, valid certificate: delivered over verified TLS", func(t *testing.T) {
-		pf.waitStatus(t, rcpt("enforce.test"), "sent", deliveryTimeout)
+		pf.waitStatus(t, rcpt("enforce.test"), "sent", 0, deliveryTimeout)
 		if !pf.logged(t, "Verified TLS connection established to mx1.enforce.test[127.0.55.11]:25") {
 			t.Errorf("no \"Verified TLS connection established to mx1.enforce.test\" in the log")
 		}
@@ -169,31 +178,31 @@ func TestPostfix(t *testing.T) {
 		}
 	})
 	t.Run("enforce, expired certificate: deferred, never sent in clear", func(t *testing.T) {
-		pf.waitStatus(t, rcpt("expired.test"), "deferred", deliveryTimeout)
+		pf.waitStatus(t, rcpt("expired.test"), "deferred", 0, deliveryTimeout)
 		if m := received("expired.test"); len(m) != 0 {
 			t.Errorf("the MX host received %+v; want nothing", m)
 		}
 	})
 	t.Run("enforce, MX not in the policy: deferred, never sent in clear", func(t *testing.T) {
-		pf.waitStatus(t, rcpt("mismatch.test"), "deferred", deliveryTimeout)
+		pf.waitStatus(t, rcpt("mismatch.test"), "deferred", 0, deliveryTimeout)
 		if m := received("mismatch.test"); len(m) != 0 {
 			t.Errorf("the MX host received %+v; want nothing", m)
 		}
 	})
 	t.Run("testing, MX not in the policy: delivered", func(t *testing.T) {
-		pf.waitStatus(t, rcpt("testing.test"), "sent", deliveryTimeout)
+		pf.waitStatus(t, rcpt("testing.test"), "sent", 0, deliveryTimeout)
 		if m := received("testing.test"); len(m) != 1 || !m[0].TLS {
 			t.Errorf("the MX host received %+v; want one message (over opportunistic TLS)", m)
 		}
 	})
 	t.Run("no policy: delivered", func(t *testing.T) {
-		pf.waitStatus(t, rcpt("nopolicy.test"), "sent", deliveryTimeout)
+		pf.waitStatus(t, rcpt("nopolicy.test"), "sent", 0, deliveryTimeout)
 		if m := received("nopolicy.test"); len(m) != 1 {
 			t.Errorf("the MX host received %+v; want one message", m)
 		}
 	})
 	t.Run("_mta-sts SERVFAIL, nothing cached: deferred within the grace, delivered after it", func(t *testing.T) {
-		pf.waitStatus(t, rcpt("grace.test"), "deferred", deliveryTimeout)
+		pf.waitStatus(t, rcpt("grace.test"), "deferred", 0, deliveryTimeout)
 		if m := received("grace.test"); len(m) != 0 {
 			t.Fatalf("the MX host received %+v within the grace; want nothing", m)
 		}
@@ -209,7 +218,7 @@ func TestPostfix(t *testing.T) {
 			return nil
 		})
 		pf.flush(t)
-		pf.waitStatus(t, rcpt("grace.test"), "sent", deliveryTimeout)
+		pf.waitStatus(t, rcpt("grace.test"), "sent", 1, deliveryTimeout)
 		if m := received("grace.test"); len(m) != 1 {
 			t.Errorf("the MX host received %+v; want one message", m)
 		}
@@ -239,7 +248,6 @@ func TestPostfix(t *testing.T) {
 		}
 	})
 	t.Run("unix socket the postfix user can open", func(t *testing.T) {
-		sock := filepath.Join(dir, "socketmap.sock")
 		args := []string{bin.path, "-listen", "unix:" + sock, "-dns", dnsw.unbound, "-ca", caFile,
 			"-https-port", strconv.Itoa(ngx.port), "-timeout", "10s"}
 		if bin.has("-socket-mode") {
@@ -256,9 +264,18 @@ func TestPostfix(t *testing.T) {
 		if fi, err := os.Stat(sock); err == nil {
 			t.Logf("socket mode %v", fi.Mode())
 		}
-		out, code := pf.postmap(t, "enforce.test", "socketmap:unix:"+sock+":postfix", true)
-		if code != 0 || out != "secure match=mx1.enforce.test servername=hostname" {
+		out, code := pf.postmap(t, "unix.test", unixTable, true)
+		if code != 0 || out != "secure match=mx1.unix.test servername=hostname" {
 			t.Errorf("postmap -q as the postfix user: %q, exit %d; want the enforce policy", out, code)
+		}
+		// And Postfix's own smtp(8), with the map on the socket.
+		pf.submit(t, "sender@sender.test", rcpt("unix.test"), "through the unix socket")
+		pf.waitStatus(t, rcpt("unix.test"), "sent", 0, deliveryTimeout)
+		if !pf.logged(t, "Verified TLS connection established to mx1.unix.test[") {
+			t.Errorf("no \"Verified TLS connection established to mx1.unix.test\" in the log")
+		}
+		if m := received("unix.test"); len(m) != 1 || !m[0].TLS {
+			t.Errorf("the MX host received %+v; want one message, over TLS", m)
 		}
 	})
 	t.Run("never sent in clear", func(t *testing.T) {

@@ -33,6 +33,10 @@ type postfixConfig struct {
 	resolver  string // the one name server of its resolv.conf (port 53)
 	policyMap string // smtp_tls_policy_maps
 	caFile    string // smtp_tls_CAfile
+	// transports are the lines of transport_maps ("domain transport:"),
+	// masterExtra more lines of master.cf (the transports' services).
+	transports  string
+	masterExtra string
 }
 
 // startPostfix configures and starts a private Postfix instance.
@@ -114,7 +118,8 @@ smtp_tls_security_level = may
 smtp_tls_loglevel = 1
 smtp_tls_CAfile = %[5]s
 smtp_tls_policy_maps = %[6]s
-`, queue, data, logFile, dir, cfg.caFile, cfg.policyMap)
+transport_maps = texthash:%[7]s
+`, queue, data, logFile, dir, cfg.caFile, cfg.policyMap, filepath.Join(dir, "transport"))
 	// Every service runs without chroot, so that smtp(8) reads the
 	// namespace's /etc/resolv.conf.
 	masterCf := fmt.Sprintf(`%s inet n - n - - smtpd
@@ -139,11 +144,14 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
-`, pf.smtpd)
+%s`, pf.smtpd, cfg.masterExtra)
 	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(mainCf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "master.cf"), []byte(masterCf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "transport"), []byte(cfg.transports), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	resolvConf := filepath.Join(dir, "resolv.conf")
@@ -197,21 +205,36 @@ func (pf *postfixInstance) submit(t testing.TB, from, to, subject string) {
 	}
 }
 
-// waitStatus waits until the log says a delivery attempt to rcpt ended
-// with status (sent, deferred, bounced), and returns that line.
-func (pf *postfixInstance) waitStatus(t testing.TB, rcpt, status string, limit time.Duration) string {
+// waitStatus waits until the log holds a delivery attempt to rcpt after
+// the first seen ones, and fails the test unless that attempt ended with
+// status (sent, deferred, bounced). It returns the attempt's line.
+func (pf *postfixInstance) waitStatus(t testing.TB, rcpt, status string, seen int, limit time.Duration) string {
 	t.Helper()
-	var found string
-	waitFor(t, "postfix logs status="+status+" for "+rcpt, limit, pf.master, func() error {
-		for _, l := range pf.lines(t) {
-			if strings.Contains(l, "to=<"+rcpt+">") && strings.Contains(l, "status="+status) {
-				found = l
-				return nil
-			}
+	var lines []string
+	waitFor(t, "postfix logs a delivery attempt to "+rcpt, limit, pf.master, func() error {
+		lines = pf.attempts(t, rcpt)
+		if len(lines) <= seen {
+			return errNotYet
 		}
-		return errNotYet
+		return nil
 	})
-	return found
+	l := lines[seen]
+	if !strings.Contains(l, "status="+status+" ") {
+		t.Fatalf("delivery to %s: %s; want status=%s", rcpt, l, status)
+	}
+	return l
+}
+
+// attempts returns the log lines of the delivery attempts to rcpt, in
+// order.
+func (pf *postfixInstance) attempts(t testing.TB, rcpt string) []string {
+	var out []string
+	for _, l := range pf.lines(t) {
+		if strings.Contains(l, "to=<"+rcpt+">") && strings.Contains(l, " status=") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // statuses returns the status= words logged for rcpt, in order.
@@ -239,13 +262,17 @@ func (pf *postfixInstance) lines(t testing.TB) []string {
 }
 
 // logged reports whether a line of the log holds s.
-func (pf *postfixInstance) logged(t testing.TB, s string) bool {
+func (pf *postfixInstance) logged(t testing.TB, s string) bool { return pf.count(t, s) > 0 }
+
+// count returns how many lines of the log hold s.
+func (pf *postfixInstance) count(t testing.TB, s string) int {
+	n := 0
 	for _, l := range pf.lines(t) {
 		if strings.Contains(l, s) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // flush asks Postfix to retry every deferred message now.
