@@ -52,6 +52,8 @@ var stsCases = []stsCase{
 		err: policy.ErrMultipleRecords},
 	{name: "CNAME in the zone", domain: "cname-in.test", raw: []string{"v=STSv1; id=target1"}, id: "target1"},
 	{name: "CNAME to another zone", domain: "cname-out.test", raw: []string{"v=STSv1; id=elsewhere1"}, id: "elsewhere1"},
+	{name: "CNAME to a lame delegation", domain: "cname-lame.test", temporary: true},
+	{name: "CNAME to a name that does not exist", domain: "cname-nx.test", raw: []string{}, err: policy.ErrNoRecord},
 	{name: "NXDOMAIN", domain: "absent.test", raw: []string{}, err: policy.ErrNoRecord},
 	{name: "NODATA", domain: "nodata.test", raw: []string{}, err: policy.ErrNoRecord},
 	{name: "lame delegation", domain: "lame.test", temporary: true},
@@ -88,6 +90,8 @@ var rptCases = []rptCase{
 	{name: "two records one tabbed", domain: "twotab.test", err: tlsrpt.ErrMultipleRecords},
 	{name: "CNAME in the zone", domain: "cname-in.test", rua: "mailto:r@target.test"},
 	{name: "CNAME to another zone", domain: "cname-out.test", rua: "mailto:r@policy.example"},
+	{name: "CNAME to a lame delegation", domain: "cname-lame.test", temporary: true},
+	{name: "CNAME to a name that does not exist", domain: "cname-nx.test", err: tlsrpt.ErrNoRecord},
 	{name: "NXDOMAIN", domain: "absent.test", err: tlsrpt.ErrNoRecord},
 	{name: "NODATA", domain: "nodata.test", err: tlsrpt.ErrNoRecord},
 	{name: "lame delegation", domain: "lame.test", temporary: true},
@@ -124,6 +128,18 @@ func TestDNS(t *testing.T) {
 		})
 		t.Run("tlsrpt", func(t *testing.T) {
 			checkRPT(t, nsd, rptCase{domain: "lame.test", temporary: true})
+		})
+		// NSD answers the CNAME alone; its target, asked next, is below
+		// the cut.
+		t.Run("mta-sts through a CNAME", func(t *testing.T) {
+			checkSTS(t, nsd, r, stsCase{domain: "cname-lame.test", temporary: true})
+		})
+		t.Run("tlsrpt through a CNAME", func(t *testing.T) {
+			checkRPT(t, nsd, rptCase{domain: "cname-lame.test", temporary: true})
+		})
+		// What is not below a cut NSD answers with authority.
+		t.Run("a record in the zone", func(t *testing.T) {
+			checkSTS(t, nsd, r, stsCase{domain: "tab.test", raw: []string{"v=STSv1;\tid=tab1"}, id: "tab1"})
 		})
 	})
 	if t.Failed() {

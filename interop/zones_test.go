@@ -98,6 +98,10 @@ _smtp._tls.cname-in	IN CNAME _smtp._tls.target
 _mta-sts.target		IN TXT	"v=STSv1; id=target1"
 _smtp._tls.target	IN TXT	"v=TLSRPTv1; rua=mailto:r@target.test"
 _mta-sts.cname-out	IN CNAME _mta-sts.policy.example.
+_mta-sts.cname-lame	IN CNAME _mta-sts.lame.test.
+_smtp._tls.cname-lame	IN CNAME _smtp._tls.lame.test.
+_mta-sts.cname-nx	IN CNAME _mta-sts.absent.test.
+_smtp._tls.cname-nx	IN CNAME _smtp._tls.absent.test.
 _smtp._tls.cname-out	IN CNAME _smtp._tls.policy.example.
 
 ; NODATA: the names exist, with no TXT record.
