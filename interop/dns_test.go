@@ -139,7 +139,7 @@ func TestDNS(t *testing.T) {
 		})
 		// What is not below a cut NSD answers with authority.
 		t.Run("a record in the zone", func(t *testing.T) {
-			checkSTS(t, nsd, r, stsCase{domain: "tab.test", raw: []string{"v=STSv1;\tid=tab1"}, id: "tab1"})
+			checkSTS(t, nsd, r, stsCase{domain: "split.test", raw: []string{"v=STSv1; id=split1"}, id: "split1"})
 		})
 	})
 	if t.Failed() {
