@@ -272,7 +272,8 @@ func (j *journal) close() error {
 }
 
 // writeAtomic writes data to path through a synced temporary file renamed
-// over it, and syncs the directory.
+// over it, and syncs the directory, so that path always holds a whole file,
+// old or new. The journal's compaction and Recorder.SaveFile both use it.
 func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -294,7 +295,8 @@ func writeAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	// Not every system can sync a directory; the file is whole either way.
+	// Make the rename durable. Not every system can sync a directory, and
+	// the file is whole either way: a failure here is not reported.
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
