@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -21,7 +22,7 @@ import (
 // SIGTERM.
 func TestBinary(t *testing.T) {
 	bin := buildBinary(t)
-	w, world := worldFlags(t)
+	w, world := cmdtest.World(t)
 	add := func(d string, p testserver.Policy) {
 		if _, err := w.AddDomain(d, p); err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/redistest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
@@ -22,7 +23,7 @@ import (
 // enforceWorld starts a world with enforce.test and testing.test.
 func enforceWorld(t *testing.T) (*testserver.World, []string) {
 	t.Helper()
-	w, world := worldFlags(t)
+	w, world := cmdtest.World(t)
 	if _, err := w.AddDomain("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/policy"
 )

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 

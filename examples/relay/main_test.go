@@ -20,7 +20,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
 )

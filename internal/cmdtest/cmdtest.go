@@ -1,5 +1,5 @@
-// Package cmdtest runs the example commands the way their users do: built,
-// as a separate process, against the loopback world.
+// Package cmdtest runs the project's commands and examples the way their
+// users do: built, as a separate process, against the loopback world.
 package cmdtest
 
 import (
