@@ -270,6 +270,13 @@ func startFloor(t *testing.T, epoll bool) (addr string, pid int) {
 	if epoll {
 		cmd.Env = append(cmd.Env, "MTASTS_POSTFIX_FLOOR_EPOLL=1")
 	}
+	return addr, startListening(t, cmd, addr, "the floor to listen")
+}
+
+// startListening starts cmd, kills it when the test ends, and waits until
+// addr accepts connections; it returns the process id.
+func startListening(t *testing.T, cmd *exec.Cmd, addr, what string) int {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +287,8 @@ func startFloor(t *testing.T, epoll bool) (addr string, pid int) {
 			nc.Close()
 		}
 		return err == nil
-	}, "the floor to listen")
-	return addr, cmd.Process.Pid
+	}, what)
+	return cmd.Process.Pid
 }
 
 // floorServe is the floor daemon's main: it answers every request with the
@@ -328,18 +335,8 @@ func startPeer(t *testing.T, command, dns, ca, hosts string) *daemonUnderLoad {
 	cmd := exec.Command("sh", "-c", command)
 	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+ca)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, func() bool {
-		nc, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	}, "the peer to listen on "+addr)
-	return &daemonUnderLoad{name: "peer", addr: addr, mapName: mapName, pid: cmd.Process.Pid}
+	pid := startListening(t, cmd, addr, "the peer to listen on "+addr)
+	return &daemonUnderLoad{name: "peer", addr: addr, mapName: mapName, pid: pid}
 }
 
 // forward listens on from and copies each connection to and from to,
