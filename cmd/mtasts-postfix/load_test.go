@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -67,9 +68,7 @@ func TestLoadSideBySide(t *testing.T) {
 	}
 	fwd := forward(t, netip.AddrPortFrom(loadIP, 443).String(), net.JoinHostPort(loadIP.String(), strconv.Itoa(w.HTTPSPort())))
 	_ = fwd
-	if _, err := w.AddDomain("hit.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.hit.test", "*.mx.hit.test"}, MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "hit.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.hit.test", "*.mx.hit.test"}, MaxAge: 86400})
 
 	daemons := []*daemonUnderLoad{{name: "mtasts-postfix", mapName: "postfix"},
 		{name: "floor", mapName: "postfix"}, {name: "floor-epoll", mapName: "postfix"}}
@@ -100,9 +99,7 @@ func TestLoadSideBySide(t *testing.T) {
 	}
 	t.Logf("publishing %d cold domains", len(all))
 	for _, name := range all {
-		if _, err := w.AddDomain(name, testserver.Policy{Mode: "enforce", MX: []string{"mx." + name}, MaxAge: 86400, ID: "1"}); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, name, testserver.Policy{Mode: "enforce", MX: []string{"mx." + name}, MaxAge: 86400, ID: "1"})
 	}
 	mintCertificates(t, w, all)
 	hosts := filepath.Join(t.TempDir(), "hosts")

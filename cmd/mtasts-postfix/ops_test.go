@@ -24,12 +24,8 @@ import (
 func enforceWorld(t *testing.T) (*testserver.World, []string) {
 	t.Helper()
 	w, world := cmdtest.World(t)
-	if _, err := w.AddDomain("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddDomain("testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test"}, MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400})
+	cmdtest.AddDomain(t, w, "testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test"}, MaxAge: 86400})
 	return w, append([]string{"-timeout", "5s"}, world...)
 }
 

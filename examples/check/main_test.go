@@ -24,9 +24,7 @@ func TestBinary(t *testing.T) {
 	bin := cmdtest.Build(t, "check")
 	w, base := cmdtest.World(t)
 	mustAdd := func(d string, p testserver.Policy) {
-		if _, err := w.AddDomain(d, p); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, d, p)
 	}
 	mustSMTP := func(h string) {
 		if _, err := w.AddSMTPHost(h); err != nil {
@@ -68,7 +66,7 @@ func TestBinary(t *testing.T) {
 	base = append(base, "-smtp-addr", "mx2.good.test=:"+port)
 
 	run := func(t *testing.T, args ...string) (int, []byte) {
-		code, stdout, stderr := cmdtest.Run(t, bin, append(append([]string{}, base...), args...)...)
+		code, stdout, stderr := cmdtest.Run(t, bin, cmdtest.Args(base, args...)...)
 		if code == 0 && len(stderr) > 0 {
 			t.Errorf("stderr: %s", stderr)
 		}

@@ -315,13 +315,9 @@ func TestTLSRPT(t *testing.T) {
 	bin := build(t)
 	w := newWorld(t)
 	// none.test retires MTA-STS: mode none counts as no policy.
-	if _, err := w.AddDomain("none.test", testserver.Policy{Mode: "none", MX: []string{"mx.none.test"}, MaxAge: 86400, ID: "z1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w.World, "none.test", testserver.Policy{Mode: "none", MX: []string{"mx.none.test"}, MaxAge: 86400, ID: "z1"})
 	// webpki.test's policy cannot be fetched: an untrusted certificate.
-	if _, err := w.AddDomain("webpki.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.webpki.test"}, MaxAge: 86400, ID: "w1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w.World, "webpki.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.webpki.test"}, MaxAge: 86400, ID: "w1"})
 	w.Fault("mta-sts.webpki.test", testserver.CertUntrusted)
 	// clear.test has no policy, and its MX no STARTTLS.
 	if _, err := w.AddSMTPHost("mx.clear.test"); err != nil {

@@ -53,3 +53,21 @@ func Run(t testing.TB, bin string, args ...string) (code int, stdout, stderr []b
 	}
 	return 0, out.Bytes(), errOut.Bytes()
 }
+
+// AddDomain adds an MTA-STS domain to the world, as
+// [testserver.World.AddDomain] does, and fails the test on error. It
+// returns the policy's id.
+func AddDomain(tb testing.TB, w *testserver.World, domain string, p testserver.Policy) string {
+	tb.Helper()
+	id, err := w.AddDomain(domain, p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+// Args returns base followed by args, in a new slice: base is left as it
+// was, so that one set of world flags serves many runs.
+func Args(base []string, args ...string) []string {
+	return append(append(make([]string, 0, len(base)+len(args)), base...), args...)
+}
