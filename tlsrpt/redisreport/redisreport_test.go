@@ -1,12 +1,9 @@
 package redisreport_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"testing"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/internal/redistest"
+	"github.com/mtasts-go/mtasts/internal/reporttest"
 	"github.com/mtasts-go/mtasts/internal/testclock"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
@@ -78,13 +76,8 @@ func TestTwoNodesOneReport(t *testing.T) {
 	if len(posts) != 1 {
 		t.Fatalf("%d posts", len(posts))
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(posts[0].Body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, _ := io.ReadAll(zr)
 	var rep tlsrpt.Report
-	if err := json.Unmarshal(j, &rep); err != nil {
+	if err := json.Unmarshal(reporttest.Gunzip(t, posts[0].Body), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if n := rep.Policies[0].Summary.TotalSuccessful; n != 7 {
