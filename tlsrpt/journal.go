@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/mtasts-go/mtasts/validate"
 )
 
 // A Reporter's state directory holds a snapshot of the recorder and the
@@ -40,19 +37,13 @@ const snapshotFile = "snapshot.json"
 
 // journalEntry is one line of a journal.
 type journalEntry struct {
-	Op     string              `json:"o"` // "r": a result counted; "f": a day (and domain) forgotten; "n": a domain without record
-	Day    int64               `json:"d"`
-	Domain string              `json:"k,omitempty"`
-	Type   PolicyType          `json:"t,omitempty"`
-	Text   string              `json:"p,omitempty"` // the policy's key text (lines, NUL, mx)
-	Result validate.ResultType `json:"r,omitempty"`
-	Send   netip.Addr          `json:"s,omitzero"`
-	Recv   netip.Addr          `json:"i,omitzero"`
-	MX     string              `json:"x,omitempty"`
-	HELO   string              `json:"h,omitempty"`
-	Reason string              `json:"c,omitempty"`
-	Info   string              `json:"a,omitempty"`
-	Batch  []Count             `json:"b,omitempty"` // of "b": counts taken to push to a Fleet, id in Domain
+	Op     string     `json:"o"` // "r": a result counted; "f": a day (and domain) forgotten; "n": a domain without record
+	Day    int64      `json:"d"`
+	Domain string     `json:"k,omitempty"`
+	Type   PolicyType `json:"t,omitempty"`
+	Text   string     `json:"p,omitempty"` // the policy's key text (lines, NUL, mx)
+	failureWire
+	Batch []Count `json:"b,omitempty"` // of "b": counts taken to push to a Fleet, id in Domain
 }
 
 type journal struct {
