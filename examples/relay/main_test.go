@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,7 +33,7 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
-	w := testserver.Start(t)
+	w, flags := cmdtest.World(t)
 	must := func(err error) {
 		if err != nil {
 			t.Fatal(err)
@@ -69,9 +68,7 @@ func newWorld(t *testing.T) *world {
 	w.SetAddrs("mx.badname.test", w.IP())
 	must(w.AddRecords("badname.test. 300 IN MX 10 mx\\.evil.test.\nbadname.test. 300 IN MX 20 mx.badname.test.\n"))
 
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	must(w.WriteCAFile(ca))
-	args := []string{"-listen", "127.0.0.1:0", "-dns", w.DNSAddr(), "-ca", ca, "-https-port", strconv.Itoa(w.HTTPSPort()), "-timeout", "10s"}
+	args := append([]string{"-listen", "127.0.0.1:0"}, cmdtest.Args(flags, "-timeout", "10s")...)
 	for _, h := range []string{"mx1.enforce.test", "mx2.enforce.test", "mx1.expired.test", "mx2.expired.test", "mx.testing.test",
 		"mx.nostarttls.test", "mx.mismatch.test", "mx.evil.test", "mx.plain.test", "mx.badname.test"} {
 		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
