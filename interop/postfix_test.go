@@ -43,18 +43,15 @@ type pfDomain struct {
 	zone   string // more lines of zone "test." (relative to test.)
 }
 
+// Every policy lists mx1.<domain>; mismatch.test's and testing.test's MX
+// records point at mx9, which it does not list.
 var pfDomains = []pfDomain{
-	{name: "enforce.test", mx: "mx1.enforce.test", mxIP: "127.0.55.11",
-		policy: "version: STSv1\nmode: enforce\nmx: mx1.enforce.test\nmax_age: 86400\n"},
-	{name: "expired.test", mx: "mx1.expired.test", mxIP: "127.0.55.12",
-		policy: "version: STSv1\nmode: enforce\nmx: mx1.expired.test\nmax_age: 86400\n"},
-	{name: "mismatch.test", mx: "mx9.mismatch.test", mxIP: "127.0.55.13",
-		policy: "version: STSv1\nmode: enforce\nmx: mx1.mismatch.test\nmax_age: 86400\n"},
-	{name: "testing.test", mx: "mx9.testing.test", mxIP: "127.0.55.14",
-		policy: "version: STSv1\nmode: testing\nmx: mx1.testing.test\nmax_age: 86400\n"},
+	{name: "enforce.test", mx: "mx1.enforce.test", mxIP: "127.0.55.11", policy: enforcePolicy("enforce.test")},
+	{name: "expired.test", mx: "mx1.expired.test", mxIP: "127.0.55.12", policy: enforcePolicy("expired.test")},
+	{name: "mismatch.test", mx: "mx9.mismatch.test", mxIP: "127.0.55.13", policy: enforcePolicy("mismatch.test")},
+	{name: "testing.test", mx: "mx9.testing.test", mxIP: "127.0.55.14", policy: policyFile("testing", "testing.test")},
 	{name: "nopolicy.test", mx: "mx1.nopolicy.test", mxIP: "127.0.55.15"},
-	{name: "unix.test", mx: "mx1.unix.test", mxIP: "127.0.55.18",
-		policy: "version: STSv1\nmode: enforce\nmx: mx1.unix.test\nmax_age: 86400\n"},
+	{name: "unix.test", mx: "mx1.unix.test", mxIP: "127.0.55.18", policy: enforcePolicy("unix.test")},
 	{name: "grace.test", mx: "mx1.grace.test", mxIP: "127.0.55.16",
 		zone: "_mta-sts.grace\tIN NS\tns.refuser.test.\n"},
 	{name: "servfail.test", mx: "mx1.servfail.test", mxIP: "127.0.55.17",
