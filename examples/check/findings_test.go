@@ -37,9 +37,7 @@ func TestFindings(t *testing.T) {
 	add("onlybadname.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.onlybadname.test"}, MaxAge: 604800, ID: "o1"})
 	w.SetMX("onlybadname.test", `mx\.evil.onlybadname.test`)
 	base = append(base, "-timeout", "10s")
-	for _, h := range []string{"mx.good.test", "mx.badname.test", "mx1.allfail.test", "mx2.allfail.test", "mx.testfail.test"} {
-		base = append(base, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	base = append(base, cmdtest.SMTPFlags(w, "mx.good.test", "mx.badname.test", "mx1.allfail.test", "mx2.allfail.test", "mx.testfail.test")...)
 
 	run := func(t *testing.T, args ...string) (int, report, string) {
 		t.Helper()

@@ -58,9 +58,7 @@ func TestBinary(t *testing.T) {
 	w.Fault("mx.plain.test", testserver.CertWrongHost)
 
 	base = append(base, "-timeout", "10s")
-	for _, h := range []string{"mx1.good.test", "mx1.bad.test", "mx.other.test", "mx.starttls.test", "mx.webpki.test", "mx.plain.test"} {
-		base = append(base, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	base = append(base, cmdtest.SMTPFlags(w, "mx1.good.test", "mx1.bad.test", "mx.other.test", "mx.starttls.test", "mx.webpki.test", "mx.plain.test")...)
 	// mx2.good.test is reached through DNS, with only its port given.
 	_, port, _ := net.SplitHostPort(w.SMTPAddr("mx2.good.test"))
 	base = append(base, "-smtp-addr", "mx2.good.test=:"+port)

@@ -69,10 +69,8 @@ func newWorld(t *testing.T) *world {
 	must(w.AddRecords("badname.test. 300 IN MX 10 mx\\.evil.test.\nbadname.test. 300 IN MX 20 mx.badname.test.\n"))
 
 	args := append([]string{"-listen", "127.0.0.1:0"}, cmdtest.Args(flags, "-timeout", "10s")...)
-	for _, h := range []string{"mx1.enforce.test", "mx2.enforce.test", "mx1.expired.test", "mx2.expired.test", "mx.testing.test",
-		"mx.nostarttls.test", "mx.mismatch.test", "mx.evil.test", "mx.plain.test", "mx.badname.test"} {
-		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	args = append(args, cmdtest.SMTPFlags(w, "mx1.enforce.test", "mx2.enforce.test", "mx1.expired.test", "mx2.expired.test",
+		"mx.testing.test", "mx.nostarttls.test", "mx.mismatch.test", "mx.evil.test", "mx.plain.test", "mx.badname.test")...)
 	return &world{w, args}
 }
 
@@ -330,10 +328,7 @@ func TestTLSRPT(t *testing.T) {
 	}
 	w.SetMX("unreported.test", "mx.plain.test")
 	file := filepath.Join(t.TempDir(), "tlsrpt")
-	args := append([]string{}, w.args...)
-	for _, h := range []string{"mx.none.test", "mx.webpki.test", "mx.clear.test"} {
-		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	args := cmdtest.Args(w.args, cmdtest.SMTPFlags(w.World, "mx.none.test", "mx.webpki.test", "mx.clear.test")...)
 	args = append(args, "-tlsrpt", file)
 
 	deliver := func(p *proc, domains ...string) {

@@ -71,3 +71,13 @@ func AddDomain(tb testing.TB, w *testserver.World, domain string, p testserver.P
 func Args(base []string, args ...string) []string {
 	return append(append(make([]string, 0, len(base)+len(args)), base...), args...)
 }
+
+// SMTPFlags returns the flags -smtp-addr host=addr that send a command's
+// SMTP connections for each of hosts to the world's server for it.
+func SMTPFlags(w *testserver.World, hosts ...string) []string {
+	flags := make([]string, 0, 2*len(hosts))
+	for _, h := range hosts {
+		flags = append(flags, "-smtp-addr", h+"="+w.SMTPAddr(h))
+	}
+	return flags
+}
