@@ -57,11 +57,23 @@ type Cache struct {
 	// the store part of Put, Delete and Load, so that memory and store see
 	// the writes of one domain in the same order.
 	locks [stripes]sync.Mutex
+
+	// Set by Open: the write-behind queue (nil: writes reach the store
+	// before Put returns, as New makes them), the background warm.
+	q         *writeQueue
+	timeout   time.Duration
+	onError   func(error)
+	warm      warmState
+	stopWarm  context.CancelFunc
+	warmDone  chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a Cache keeping at most size entries in memory (DefaultSize if
-// size <= 0), in front of store (nil for memory only). Memory for an index
-// of up to size entries (8 bytes each, at most 8 MiB) is allocated at once.
+// size <= 0), in front of store (nil for memory only), whose writes reach
+// the store before they return: [Open] takes them off the caller's path.
+// Memory for an index of up to size entries (8 bytes each, at most 8 MiB)
+// is allocated at once.
 func New(size int, store Store) *Cache {
 	if size <= 0 {
 		size = DefaultSize
@@ -113,6 +125,12 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 	if c.store == nil {
 		return nil, ErrMiss
 	}
+	if c.q != nil {
+		// A write not yet committed is newer than the store.
+		if e, ok := c.q.peek(domain); ok {
+			return c.loadPending(domain, e, now)
+		}
+	}
 	// The store is read without the domain's lock, so that a slow store
 	// holds up only this call; what memory gained meanwhile wins.
 	e, err := c.store.Get(ctx, domain)
@@ -130,6 +148,26 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 	if cur := c.Get(domain, now); cur != nil {
 		return cur, nil // put or loaded by another caller meanwhile
 	}
+	if c.q != nil {
+		if _, ok := c.q.peek(domain); ok {
+			return nil, ErrMiss // put and evicted, or deleted, meanwhile
+		}
+	}
+	return &c.insert(e).e, nil
+}
+
+// loadPending is Load's answer when the store has a write of domain
+// pending: e, or a miss if it is a delete or expired.
+func (c *Cache) loadPending(domain string, e *Entry, now time.Time) (*Entry, error) {
+	if e == nil || e.Expired(now) {
+		return nil, ErrMiss
+	}
+	lk := c.lock(domain)
+	lk.Lock()
+	defer lk.Unlock()
+	if cur := c.Get(domain, now); cur != nil {
+		return cur, nil
+	}
 	return &c.insert(e).e, nil
 }
 
@@ -142,9 +180,16 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 //
 // When the store fails, memory is updated all the same and Put returns a
 // [*StoreError]. It returns ErrInvalid for an entry without a domain.
+//
+// For a Cache made by [Open], Put returns once memory holds the entry,
+// without waiting for the store: the write is queued, and its failure
+// reported to Options.OnStoreError.
 func (c *Cache) Put(ctx context.Context, e *Entry) error {
 	if !e.valid() {
 		return ErrInvalid
+	}
+	if c.q != nil {
+		return c.putBehind(e)
 	}
 	if !e.keep() {
 		return c.Delete(ctx, e.domain)
@@ -191,8 +236,13 @@ func (c *Cache) Touch(e *Entry) error {
 
 // Delete removes the entry of domain from memory and from the store. When
 // the store fails, the entry is gone from memory all the same and Delete
-// returns a [*StoreError].
+// returns a [*StoreError]. For a Cache made by [Open], the delete goes
+// through the write-behind queue (after the domain's pending write, if
+// any) and Delete waits for it, or for ctx.
 func (c *Cache) Delete(ctx context.Context, domain string) error {
+	if c.q != nil {
+		return c.deleteBehind(ctx, []string{domain})
+	}
 	lk := c.lock(domain)
 	lk.Lock()
 	defer lk.Unlock()
@@ -218,6 +268,12 @@ func (c *Cache) Purge(ctx context.Context) error {
 	if c.store == nil {
 		return nil
 	}
+	if c.q != nil {
+		c.q.discard()
+		if err := c.Flush(ctx); err != nil { // the group being committed
+			return err
+		}
+	}
 	var domains []string
 	err := c.store.Range(ctx, func(e *Entry) bool {
 		domains = append(domains, e.domain)
@@ -225,6 +281,9 @@ func (c *Cache) Purge(ctx context.Context) error {
 	})
 	if err != nil {
 		return &StoreError{Op: "range", Err: err}
+	}
+	if c.q != nil {
+		return c.deleteBehind(ctx, domains)
 	}
 	for _, d := range domains {
 		if err := c.Delete(ctx, d); err != nil {
@@ -270,6 +329,9 @@ func (c *Cache) Prune(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return removed, &StoreError{Op: "range", Err: err}
 	}
+	if c.q != nil {
+		return removed, c.pruneBehind(ctx, domains, now)
+	}
 	for _, d := range domains {
 		if err := c.pruneStored(ctx, d, now); err != nil {
 			return removed, err
@@ -301,35 +363,47 @@ func (c *Cache) pruneStored(ctx context.Context, domain string, now time.Time) e
 
 // Warm fills memory from the store with the entries unexpired at now, until
 // memory is full, and returns how many it loaded. An entry already in
-// memory and unexpired is kept. A resolver warms its cache at start so that
-// its refresh loop sees every stored policy.
+// memory and unexpired is kept, and so is a newer write waiting for the
+// store. A resolver warms its cache at start so that its refresh loop sees
+// every stored policy; [Cache.Warming] tells how far it has gone.
 func (c *Cache) Warm(ctx context.Context, now time.Time) (int, error) {
+	c.warm.seen.Store(0)
+	c.warm.loaded.Store(0)
 	if c.store == nil {
 		return 0, nil
 	}
-	// Collect first, insert after: the store's Range may hold locks of
-	// its own that its Put, called under the cache's locks, needs too.
-	var found []*Entry
-	err := c.store.Range(ctx, func(e *Entry) bool {
-		if e.valid() && !e.Expired(now) {
-			found = append(found, e)
-		}
-		return len(found) < c.size
-	})
 	loaded := 0
-	for _, e := range found {
+	// Store.Range lets f call the store (it holds no lock that they
+	// need), so entries go to memory as they come: no list of a million.
+	err := c.store.Range(ctx, func(e *Entry) bool {
+		c.warm.seen.Add(1)
+		if !e.valid() || e.Expired(now) {
+			return true
+		}
 		lk := c.lock(e.domain)
 		lk.Lock()
-		if c.Get(e.domain, now) == nil && c.Len() < c.size {
+		full := c.Len() >= c.size
+		if !full && c.Get(e.domain, now) == nil && !c.pendingWrite(e.domain) {
 			c.insert(e)
 			loaded++
+			c.warm.loaded.Add(1)
 		}
 		lk.Unlock()
-	}
+		return !full
+	})
 	if err != nil {
 		return loaded, &StoreError{Op: "range", Err: err}
 	}
 	return loaded, nil
+}
+
+// pendingWrite reports whether a write of domain waits for the store.
+func (c *Cache) pendingWrite(domain string) bool {
+	if c.q == nil {
+		return false
+	}
+	_, ok := c.q.peek(domain)
+	return ok
 }
 
 // All returns the entries in memory, expired ones included, in no

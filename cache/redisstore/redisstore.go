@@ -140,6 +140,65 @@ func (s *Store) Put(ctx context.Context, e *cache.Entry) error {
 	return nil
 }
 
+// PutMany implements [cache.BatchStore]: one pipeline of SET ... EXAT (or
+// DEL) for all the entries, in one round trip on a single Redis, within
+// one Timeout. It returns a *cache.BatchError naming the entries that
+// failed, or the error that made the whole pipeline fail.
+func (s *Store) PutMany(ctx context.Context, es []*cache.Entry) error {
+	failed := make(map[string]error)
+	vals := make([][]byte, len(es))
+	for i, e := range es {
+		b, err := e.MarshalBinary()
+		if err != nil {
+			failed[e.Domain()] = err
+			continue
+		}
+		vals[i] = b
+	}
+	ctx, cancel := s.context(ctx)
+	defer cancel()
+	cmds := make([]redis.Cmder, len(es))
+	_, err := s.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range es {
+			if vals[i] == nil {
+				continue
+			}
+			key := s.key(e.Domain())
+			if exp := e.Expires(); exp.Unix() <= 0 {
+				cmds[i] = p.Del(ctx, key)
+			} else {
+				cmds[i] = p.SetArgs(ctx, key, vals[i], redis.SetArgs{ExpireAt: exp})
+			}
+		}
+		return nil
+	})
+	if err != nil && len(failed) == 0 && allFailed(cmds) {
+		return fmt.Errorf("redisstore: put: %w", err)
+	}
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		if err := cmd.Err(); err != nil {
+			failed[es[i].Domain()] = fmt.Errorf("redisstore: put %s: %w", s.key(es[i].Domain()), err)
+		}
+	}
+	if len(failed) > 0 {
+		return &cache.BatchError{Failed: failed}
+	}
+	return nil
+}
+
+// allFailed reports whether every command of a pipeline failed.
+func allFailed(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if c != nil && c.Err() == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // Delete implements [cache.Store].
 func (s *Store) Delete(ctx context.Context, domain string) error {
 	ctx, cancel := s.context(ctx)
