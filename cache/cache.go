@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -18,6 +19,10 @@ const DefaultSize = 100_000
 // maxChances bounds the second chances given per eviction, so that one
 // insertion does bounded work even when every entry is in use.
 const maxChances = 32
+
+// ReadBackoff is how long [Cache.Load], for a Cache made by [Open], leaves
+// the store alone after a failed read.
+const ReadBackoff = 5 * time.Second
 
 // stripes is the number of locks that serialise the writes of one domain
 // across memory and store.
@@ -67,6 +72,8 @@ type Cache struct {
 	stopWarm  context.CancelFunc
 	warmDone  chan struct{}
 	closeOnce sync.Once
+	// Load reads no store before this time (Unix ns), after a failure.
+	readsOffUntil atomic.Int64
 }
 
 // New returns a Cache keeping at most size entries in memory (DefaultSize if
@@ -115,6 +122,10 @@ func (c *Cache) Peek(domain string) *Entry {
 // Load returns the entry of domain unexpired at now, from memory or else
 // from the store, which then fills memory. It returns an error wrapping
 // ErrMiss when neither has one, and a [*StoreError] when the store fails.
+// For a Cache made by [Open], a write not yet committed is read instead of
+// the store, and after a failure of the store Load answers ErrMiss without
+// asking it for ReadBackoff, so that a dead store costs a delivery its
+// timeout once, not every time.
 //
 // An expired entry in memory does not end the search: a peer sharing the
 // store may have refreshed it.
@@ -131,6 +142,9 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 			return c.loadPending(domain, e, now)
 		}
 	}
+	if c.q != nil && now.UnixNano() < c.readsOffUntil.Load() {
+		return nil, ErrMiss // the store failed lately: do not wait for it
+	}
 	// The store is read without the domain's lock, so that a slow store
 	// holds up only this call; what memory gained meanwhile wins.
 	e, err := c.store.Get(ctx, domain)
@@ -138,6 +152,9 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 	case errors.Is(err, ErrMiss):
 		return nil, ErrMiss
 	case err != nil:
+		if c.q != nil && !errors.Is(err, context.Canceled) {
+			c.readsOffUntil.Store(now.Add(ReadBackoff).UnixNano())
+		}
 		return nil, &StoreError{Op: "get", Domain: domain, Err: err}
 	case !e.valid() || e.domain != domain || e.Expired(now):
 		return nil, ErrMiss

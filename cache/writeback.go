@@ -105,10 +105,10 @@ type writeQueue struct {
 	mu      sync.Mutex
 	pending map[string]*write
 	flight  map[string]*write // the group being committed
-	fifo    []*write // pending[...] in queue order, with dead ones to skip
-	head    int      // first live-or-dead write of fifo not yet taken
-	drops   []error  // dropped writes, to report from the writer
-	lost    int      // drops not kept in drops (too many at once)
+	fifo    []*write          // pending[...] in queue order, with dead ones to skip
+	head    int               // first live-or-dead write of fifo not yet taken
+	drops   []error           // dropped writes, to report from the writer
+	lost    int               // drops not kept in drops (too many at once)
 	closing bool
 	wake    chan struct{} // capacity 1: there is work
 	stopped chan struct{} // closed when the writer has returned

@@ -325,3 +325,64 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestOpenWarmsInBackground: Open returns before the store is read;
+// the warm loads the unexpired entries, keeps what memory has newer, and
+// reports its progress.
+func TestOpenWarmsInBackground(t *testing.T) {
+	ctx := context.Background()
+	now := storetest.Now()
+	inner := &cache.MemoryStore{}
+	for i := range 100 {
+		must(t, inner.Put(ctx, storetest.Enforce(t, fmt.Sprintf("w%d.example", i), "stored")))
+	}
+	must(t, inner.Put(ctx, cache.NewEntry("old.example", "1", storetest.Policy(t, "enforce", 60, "mx.example.net"), now.Add(-time.Hour))))
+	s := &hungRange{MemoryStore: inner, release: make(chan struct{})}
+	warmed := make(chan cache.WarmProgress, 1)
+	c := cache.Open(cache.Options{Store: s, Warm: true, Clock: storetest.Now, OnWarmed: func(p cache.WarmProgress) { warmed <- p }})
+	defer c.Close()
+	if p := c.Warming(); p.Done {
+		t.Fatalf("Warming = %+v before the store answered", p)
+	}
+	// Memory learns a newer entry while the store is being read.
+	must(t, c.Put(ctx, storetest.Enforce(t, "w7.example", "newer")))
+	close(s.release)
+	p := <-warmed
+	if !p.Done || p.Err != nil || p.Seen != 101 || p.Loaded != 99 {
+		t.Errorf("progress %+v, want 101 seen, 99 loaded", p)
+	}
+	if e := c.Get("w7.example", now); e == nil || e.ID() != "newer" {
+		t.Errorf("w7.example = %v, want the newer entry", e)
+	}
+	if c.Peek("old.example") != nil {
+		t.Error("an expired stored entry was loaded")
+	}
+	if c.Len() != 100 {
+		t.Errorf("%d entries in memory, want 100", c.Len())
+	}
+}
+
+// TestOpenCloseStopsWarm: Close does not wait for a hung store's Range.
+func TestOpenCloseStopsWarm(t *testing.T) {
+	s := &hungRange{MemoryStore: &cache.MemoryStore{}, release: make(chan struct{})}
+	c := cache.Open(cache.Options{Store: s, Warm: true})
+	c.Close()
+	if p := c.Warming(); !p.Done || !errors.Is(p.Err, context.Canceled) {
+		t.Errorf("after Close: %+v", p)
+	}
+}
+
+// hungRange is a MemoryStore whose Range waits for release or its context.
+type hungRange struct {
+	*cache.MemoryStore
+	release chan struct{}
+}
+
+func (s *hungRange) Range(ctx context.Context, f func(*cache.Entry) bool) error {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.MemoryStore.Range(ctx, f)
+}
