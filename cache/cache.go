@@ -378,51 +378,6 @@ func (c *Cache) pruneStored(ctx context.Context, domain string, now time.Time) e
 	return nil
 }
 
-// Warm fills memory from the store with the entries unexpired at now, until
-// memory is full, and returns how many it loaded. An entry already in
-// memory and unexpired is kept, and so is a newer write waiting for the
-// store. A resolver warms its cache at start so that its refresh loop sees
-// every stored policy; [Cache.Warming] tells how far it has gone.
-func (c *Cache) Warm(ctx context.Context, now time.Time) (int, error) {
-	c.warm.seen.Store(0)
-	c.warm.loaded.Store(0)
-	if c.store == nil {
-		return 0, nil
-	}
-	loaded := 0
-	// Store.Range lets f call the store (it holds no lock that they
-	// need), so entries go to memory as they come: no list of a million.
-	err := c.store.Range(ctx, func(e *Entry) bool {
-		c.warm.seen.Add(1)
-		if !e.valid() || e.Expired(now) {
-			return true
-		}
-		lk := c.lock(e.domain)
-		lk.Lock()
-		full := c.Len() >= c.size
-		if !full && c.Get(e.domain, now) == nil && !c.pendingWrite(e.domain) {
-			c.insert(e)
-			loaded++
-			c.warm.loaded.Add(1)
-		}
-		lk.Unlock()
-		return !full
-	})
-	if err != nil {
-		return loaded, &StoreError{Op: "range", Err: err}
-	}
-	return loaded, nil
-}
-
-// pendingWrite reports whether a write of domain waits for the store.
-func (c *Cache) pendingWrite(domain string) bool {
-	if c.q == nil {
-		return false
-	}
-	_, ok := c.q.peek(domain)
-	return ok
-}
-
 // All returns the entries in memory, expired ones included, in no
 // particular order. It takes no lock: entries put or removed while it runs
 // may or may not be seen, and the loop body may call c's methods.
@@ -453,6 +408,13 @@ func (c *Cache) insert(e *Entry) *node {
 	b := c.idx.bucket(e.domain)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.insertLocked(b, n)
+	return n
+}
+
+// insertLocked publishes n in bucket b. The caller holds c.mu.
+func (c *Cache) insertLocked(b uint32, n *node) {
+	e := &n.e
 	if c.idx.find(b, e.domain) == nil {
 		// Before linking n: making room may empty bucket b.
 		c.makeRoom()
@@ -462,7 +424,6 @@ func (c *Cache) insert(e *Entry) *node {
 	if _, ok := c.lru.Get(b); !ok { // Get moves b to the front
 		c.lru.Add(b, struct{}{})
 	}
-	return n
 }
 
 // remove removes the entry of domain from memory, if it is there.

@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"time"
 )
 
@@ -48,22 +47,6 @@ type Options struct {
 	// OnWarmed, if not nil, is called once when the background warm
 	// ends, from its goroutine, with the final progress.
 	OnWarmed func(WarmProgress)
-}
-
-// WarmProgress says how far the loading of stored entries into memory has
-// gone ([Cache.Warming]).
-type WarmProgress struct {
-	Seen   int   // stored entries read so far
-	Loaded int   // of those, put in memory (unexpired, and not newer in memory)
-	Done   bool  // the warm is over: finished, failed or stopped by Close
-	Err    error // why it ended early, if it did: a *StoreError or the context's error
-}
-
-// warmState is the progress of a Cache's warm, read without locks.
-type warmState struct {
-	seen, loaded atomic.Int64
-	running      atomic.Bool
-	err          atomic.Pointer[error]
 }
 
 // Open returns a Cache whose store writes are taken off the caller's path:
@@ -130,21 +113,6 @@ func Open(opts Options) *Cache {
 		}
 	}()
 	return c
-}
-
-// Warming returns the progress of the loading of stored entries into
-// memory: of the background warm of [Open], or of the last [Cache.Warm].
-// Done is true when no warm runs.
-func (c *Cache) Warming() WarmProgress {
-	p := WarmProgress{
-		Seen:   int(c.warm.seen.Load()),
-		Loaded: int(c.warm.loaded.Load()),
-		Done:   !c.warm.running.Load(),
-	}
-	if err := c.warm.err.Load(); err != nil {
-		p.Err = *err
-	}
-	return p
 }
 
 // Flush waits until every write queued before the call has been
