@@ -56,15 +56,17 @@ type Options struct {
 // in the background, and Open does not wait for them. Close the Cache to
 // commit what is pending and stop its goroutines.
 //
-// What a crash can lose: the writes not yet committed, that is at most
-// QueueSize entries pending plus one group (GroupSize) being committed.
-// Each write waits only for the groups queued ahead of it: with a store
-// that keeps up, that is the commit of the current group (a few
-// milliseconds for a DirStore of 256 entries on a local SSD), and the
-// queue holds nothing older. A write that reached the store is never
-// torn. Memory is not affected: entries are served from memory whatever
-// the store does, and one whose write was dropped or refused is written
-// again the next time its domain is put.
+// What a crash can lose: the writes not yet committed. In count, at most
+// QueueSize pending writes plus one group (GroupSize) being committed:
+// 4 352 with the defaults. In time, a write waits only for the groups
+// ahead of it: when the store keeps up, the group being committed (about
+// 0.1 s for 256 entries of a DirStore on the project's test machine, a
+// millisecond for Redis on loopback), and at worst QueueSize/GroupSize + 1
+// groups (17 with the defaults, under 2 s on that machine). A committed
+// write is never lost, and none is ever read torn. Memory is not
+// affected: entries are served from memory whatever the store does, and
+// one whose write was dropped or refused is written again the next time
+// its domain is put.
 //
 // While the background warm runs, a miss in memory is answered from the
 // store by [Cache.Load] (as it always is), so that a restart neither
