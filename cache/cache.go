@@ -101,7 +101,7 @@ func (c *Cache) Store() Store { return c.store }
 func (c *Cache) Get(domain string, now time.Time) *Entry {
 	b := c.idx.bucket(domain)
 	n := c.idx.find(b, domain)
-	if n == nil || now.Unix() >= int64(n.e.expires) {
+	if n == nil || n.e.Expired(now) {
 		return nil
 	}
 	n.markUsed()

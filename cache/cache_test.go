@@ -34,7 +34,9 @@ func TestCacheGetExpiry(t *testing.T) {
 		{now.Add(-time.Hour), true}, // a clock that went back still sees the entry
 		{now.Add(3599 * time.Second), true},
 		{now.Add(3600*time.Second - time.Nanosecond), true},
-		{now.Add(3600 * time.Second), false},
+		{now.Add(3600 * time.Second), true}, // valid up to and including fetched + max_age
+		{now.Add(3601*time.Second - time.Nanosecond), true},
+		{now.Add(3601 * time.Second), false},
 		{now.Add(1000 * time.Hour), false},
 	} {
 		e := c.Get("example.com", tc.at)
@@ -140,8 +142,8 @@ func TestCacheMaxAgeZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	zero := entryAt(t, "example.com", "new", now.Add(time.Minute), 0)
-	if !zero.Expired(now.Add(time.Minute)) {
-		t.Fatal("a max_age 0 entry must be expired from the start")
+	if !zero.Expired(now.Add(time.Minute + time.Second)) {
+		t.Fatal("a max_age 0 entry must be expired after the second of its fetch")
 	}
 	if err := c.Put(ctx, zero); err != nil {
 		t.Fatal(err)
@@ -175,7 +177,7 @@ func TestCacheNegative(t *testing.T) {
 	if f, ok := e.LastFailure(); !ok || f.ID != "x" {
 		t.Errorf("LastFailure = %+v, %v", f, ok)
 	}
-	if c.Get("nope.example", now.Add(5*time.Minute)) != nil {
+	if c.Get("nope.example", now.Add(5*time.Minute+time.Second)) != nil {
 		t.Error("negative entry served after it expired")
 	}
 }

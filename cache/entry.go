@@ -28,7 +28,7 @@ type Entry struct {
 	policy  *policy.Policy
 	failure *Failure // nil when the last fetch succeeded or none failed
 	// Unix seconds, in 32 bits so that a node in memory is 64 bytes.
-	expires uint32 // the entry is usable strictly before
+	expires uint32 // the last second in which the entry is usable
 	checked uint32
 }
 
@@ -56,8 +56,8 @@ const maxFailureText = 1024
 //
 // domain is the cache key: the normalised policy domain (lower case,
 // A-labels, no trailing dot), as the caller looks it up. A policy whose
-// max_age is 0 gives an entry that is expired from the start: it may be used
-// for the delivery at hand, and [Cache.Put] does not keep it.
+// max_age is 0 gives an entry valid only in the second of its fetch: it may
+// be used for the delivery at hand, and [Cache.Put] does not keep it.
 //
 // p is shared, not copied: it must not be modified afterwards. A nil p gives
 // the same entry as [NoPolicy] expiring at once.
@@ -157,8 +157,10 @@ func (e *Entry) FetchedAt() time.Time {
 func (e *Entry) Expires() time.Time { return time.Unix(int64(e.expires), 0).UTC() }
 
 // Expired reports whether the entry is no longer usable at now, to the
-// second: an entry expiring at 12:00:00 is usable until 11:59:59.
-func (e *Entry) Expired(now time.Time) bool { return now.Unix() >= int64(e.expires) }
+// second: a policy is valid up to and including its fetch time plus max_age
+// (RFC 8461 section 3.2), so an entry expiring at 12:00:00 is usable
+// through 12:00:00.999 and expired from 12:00:01.
+func (e *Entry) Expired(now time.Time) bool { return now.Unix() > int64(e.expires) }
 
 // CheckedAt returns when the TXT record was last checked: the fetch time,
 // or a later revalidation ([Entry.WithCheckedAt]).

@@ -36,7 +36,9 @@ func TestEntryTimes(t *testing.T) {
 	}{
 		{sec, false},
 		{sec.Add(time.Hour - time.Nanosecond), false},
-		{sec.Add(time.Hour), true},
+		{sec.Add(time.Hour), false},                                 // valid up to and including fetched + max_age
+		{sec.Add(time.Hour + time.Second - time.Nanosecond), false}, // to the second
+		{sec.Add(time.Hour + time.Second), true},
 		{sec.Add(48 * time.Hour), true},
 	} {
 		if got := e.Expired(tc.at); got != tc.expired {
@@ -84,11 +86,11 @@ func TestNoPolicy(t *testing.T) {
 	if e.Policy() != nil || e.ID() != "" || !e.FetchedAt().IsZero() {
 		t.Errorf("negative entry: policy %v, id %q, fetched %v", e.Policy(), e.ID(), e.FetchedAt())
 	}
-	if e.Expired(now.Add(5*time.Minute-time.Second)) || !e.Expired(now.Add(5*time.Minute)) {
+	if e.Expired(now.Add(5*time.Minute)) || !e.Expired(now.Add(5*time.Minute+time.Second)) {
 		t.Error("negative entry expiry wrong")
 	}
-	if n := cache.NewEntry("example.com", "ignored", nil, now); n.ID() != "" || !n.Expired(now) {
-		t.Errorf("NewEntry with a nil policy: id %q, expired %v", n.ID(), n.Expired(now))
+	if n := cache.NewEntry("example.com", "ignored", nil, now); n.ID() != "" || !n.Expired(now.Add(time.Second)) {
+		t.Errorf("NewEntry with a nil policy: id %q, expired %v", n.ID(), n.Expired(now.Add(time.Second)))
 	}
 }
 

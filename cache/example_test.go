@@ -30,8 +30,9 @@ func ExampleCache() {
 	if e := c.Get("example.com", now); e != nil {
 		fmt.Println(e.Domain(), e.ID(), e.Policy().Mode, e.Policy().MX, "until", e.Expires())
 	}
-	// A day later the policy has expired and must not be applied.
-	if c.Get("example.com", fetched.Add(24*time.Hour)) == nil {
+	// A day (max_age) and a second later the policy has expired and must
+	// not be applied.
+	if c.Get("example.com", fetched.Add(24*time.Hour+time.Second)) == nil {
 		fmt.Println("expired")
 	}
 	// Output:

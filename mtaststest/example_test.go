@@ -2,72 +2,28 @@ package mtaststest_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/smtp"
 	"strings"
 	"time"
 
 	"github.com/mtasts-go/mtasts/mtaststest"
-	"github.com/mtasts-go/mtasts/resolver"
-	"github.com/mtasts-go/mtasts/validate"
+	"github.com/mtasts-go/mtasts/tlsrpt"
 )
 
-// deliver is the code under test: a toy MTA that tries the MX hosts of
-// domain in order, asks the resolver about each, and sends msg over
-// STARTTLS with the configuration the verdict gives. It returns the MX host
-// that took the message.
-func deliver(ctx context.Context, r *resolver.Resolver, dial func(context.Context, string, string) (net.Conn, error),
-	domain string, mxs []string, msg string) (string, error) {
-	for _, mx := range mxs {
-		d, err := r.Check(ctx, domain, mx)
-		if err != nil || d.Action == resolver.Defer {
-			return "", errors.New("try again later")
-		}
-		if d.Action == resolver.Refuse {
-			fmt.Printf("%s: refused: %s\n", mx, d.Reason)
-			continue
-		}
-		conn, err := dial(ctx, "tcp", net.JoinHostPort(mx, "25"))
-		if err != nil {
-			continue
-		}
-		c, err := smtp.NewClient(conn, mx)
-		if err != nil {
-			conn.Close()
-			continue
-		}
-		// The verdict's configuration checks the certificate against the
-		// policy: under enforce, a bad one fails the handshake.
-		if err := c.StartTLS(d.TLSConfig(&tls.Config{})); err != nil {
-			fmt.Printf("%s: %s\n", mx, validate.ResultOf(err))
-			c.Close()
-			continue
-		}
-		err = c.Mail("sender@origin.test")
-		if err == nil {
-			err = c.Rcpt("rcpt@" + domain)
-		}
-		if err == nil {
-			var data io.WriteCloser
-			if data, err = c.Data(); err == nil {
-				io.WriteString(data, msg)
-				err = data.Close()
-			}
-		}
-		c.Quit()
-		if err == nil {
-			return mx, nil
-		}
-	}
-	return "", errors.New("no MX host took the message; try again later")
-}
-
-// A test of a delivery function: the first MX host's certificate has
-// expired, so under an enforce policy the message must go to the second.
+// A test of a whole delivery: the delivery code of README.md (the mta type,
+// in readme_example_test.go) sends one message to each of four domains of
+// the world, looking up their MX hosts through the world's DNS and dialling
+// them through the world, then builds the day's TLS-RPT reports.
+//
+// The domains: example.test has an enforce policy, an MX host its policy
+// does not list (mx.attacker.test, preference 10) and a first listed MX
+// host whose certificate has expired, so the message goes to mx2; plain.test
+// has no policy and an MX host whose certificate names another host, which
+// opportunistic TLS accepts; testing.test has a testing policy and an MX
+// host without STARTTLS, which gets the message in plaintext and is
+// reported; "bad..test" is not a domain name, a permanent error.
 func Example() {
 	w, err := mtaststest.New() // in a test: w := mtaststest.NewWorld(t)
 	if err != nil {
@@ -76,23 +32,66 @@ func Example() {
 	defer w.Close()
 	w.AddDomain("example.test", mtaststest.Policy{Mode: "enforce", MaxAge: 86400,
 		MX: []string{"mx1.example.test", "mx2.example.test"}})
+	w.AddMXHost("mx.attacker.test")
+	w.SetMX("example.test", "mx.attacker.test", "mx1.example.test", "mx2.example.test")
 	w.Fault("mx1.example.test", mtaststest.CertExpired)
-	w.AddMXHost("mx.attacker.test") // not in the policy
+	w.AddMXHost("mx.plain.test")
+	w.SetMX("plain.test", "mx.plain.test")
+	w.Fault("mx.plain.test", mtaststest.CertWrongHost)
+	w.AddDomain("testing.test", mtaststest.Policy{Mode: "testing", MaxAge: 86400, MX: []string{"mx.testing.test"}})
+	w.Fault("mx.testing.test", mtaststest.NoSTARTTLS)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	mx, err := deliver(ctx, w.Resolver(), w.DialContext, "example.test",
-		[]string{"mx.attacker.test", "mx1.example.test", "mx2.example.test"}, "Subject: hi\r\n\r\nhello\r\n")
-	fmt.Println("delivered to", mx, err)
-
-	for _, m := range w.Messages("mx2.example.test") {
-		fmt.Printf("mx2 got %q over TLS %v, SNI %s\n", strings.TrimSpace(string(m.Data)), m.TLS, m.ServerName)
+	now := time.Now()
+	m := &mta{r: w.Resolver(), rec: tlsrpt.NewRecorder(tlsrpt.Options{Clock: func() time.Time { return now }}),
+		dial: w.DialContext, hostname: "mta.origin.test"}
+	for _, domain := range []string{"example.test", "plain.test", "testing.test", "bad..test"} {
+		mxs, _ := w.LookupMX(ctx, domain)
+		if len(mxs) == 0 {
+			mxs = []*net.MX{{Host: domain}} // the implicit MX (RFC 5321 section 5.1)
+		}
+		err := m.deliver(ctx, domain, mxs, "alice@origin.test", "bob@"+domain, []byte("Subject: hi\r\n\r\nhello\r\n"))
+		switch {
+		case err == nil:
+			fmt.Printf("%s: delivered\n", domain)
+		case errors.Is(err, errTryLater):
+			fmt.Printf("%s: queued: %v\n", domain, err)
+		default:
+			fmt.Printf("%s: bounced: %T\n", domain, err)
+		}
 	}
-	fmt.Println("mx1 and the attacker got", len(w.Messages("mx1.example.test"))+len(w.Messages("mx.attacker.test")))
+	for _, host := range []string{"mx.attacker.test", "mx1.example.test", "mx2.example.test", "mx.plain.test", "mx.testing.test"} {
+		for _, msg := range w.Messages(host) {
+			fmt.Printf("%s got the message for %s, TLS %v\n", host, strings.Join(msg.To, ","), msg.TLS)
+		}
+	}
+
+	day := now
+	now = now.Add(24 * time.Hour) // the day is over: its reports can be built
+	reports, err := m.rec.Reports(day, tlsrpt.ReportOptions{OrganizationName: "Origin", ContactInfo: "tlsrpt@origin.test"})
+	if err != nil {
+		panic(err)
+	}
+	for _, rep := range reports {
+		for _, p := range rep.Policies {
+			fmt.Printf("TLS-RPT %s (%s): %d successful, %d failed", p.Policy.Domain, p.Policy.Type,
+				p.Summary.TotalSuccessful, p.Summary.TotalFailure)
+			for _, f := range p.FailureDetails {
+				fmt.Printf(", %s at %s", f.ResultType, f.ReceivingMXHostname)
+			}
+			fmt.Println()
+		}
+	}
 	// Output:
-	// mx.attacker.test: refused: mx does not match the policy
-	// mx1.example.test: certificate-expired
-	// delivered to mx2.example.test <nil>
-	// mx2 got "Subject: hi\r\n\r\nhello" over TLS true, SNI mx2.example.test
-	// mx1 and the attacker got 0
+	// example.test: delivered
+	// plain.test: delivered
+	// testing.test: delivered
+	// bad..test: bounced: *resolver.DomainError
+	// mx2.example.test got the message for bob@example.test, TLS true
+	// mx.plain.test got the message for bob@plain.test, TLS true
+	// mx.testing.test got the message for bob@testing.test, TLS false
+	// TLS-RPT example.test (sts): 1 successful, 2 failed, certificate-expired at mx1.example.test, validation-failure at mx.attacker.test
+	// TLS-RPT plain.test (no-policy-found): 1 successful, 0 failed
+	// TLS-RPT testing.test (sts): 0 successful, 1 failed, starttls-not-supported at mx.testing.test
 }

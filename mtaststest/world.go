@@ -9,15 +9,31 @@
 //		w.AddDomain("example.test", mtaststest.Policy{Mode: "enforce", MX: []string{"mx1.example.test"}, MaxAge: 86400})
 //		r := w.Resolver() // a *resolver.Resolver that asks the world, closed when the test ends
 //		d, err := r.Check(ctx, "example.test", "mx1.example.test")
-//		// ... deliver with d.TLSConfig(...), dialling through w.DialContext ...
+//		// ... STARTTLS with d.TLSConfig(&tls.Config{InsecureSkipVerify: true}),
+//		// dialling through w.DialContext ...
 //		msgs := w.Messages("mx1.example.test")
 //	}
+//
+// The base configuration given to Decision.TLSConfig is the one for mail
+// without a policy: opportunistic TLS (RFC 7435), which accepts any
+// certificate, hence InsecureSkipVerify. Under a testing or enforce policy
+// the verdict's configuration replaces it with the policy's own validation,
+// with the resolver's roots (the world's CA for World.Resolver). A base
+// that verifies (&tls.Config{}) would fail delivery to domains without a
+// policy whose MX hosts have self-signed certificates, common on the
+// internet: see the Example, whose delivery code is README.md's.
 //
 // The world can change while the code under test runs: SetPolicy publishes a
 // new policy id, SetMX moves the mail exchangers, and Fault breaks a name's
 // DNS, HTTPS, TLS certificate or SMTP in one of many ways (a SERVFAIL, an
 // HTTP 500, an expired certificate, a server without STARTTLS); Fault with
 // no faults mends it.
+//
+// The rest of a delivery goes through the world too: World.LookupMX and
+// World.NetResolver answer from its DNS, World.DialContext reaches its SMTP
+// servers, World.RootCAs and World.CAFile give its certificate authority,
+// and World.Posts returns the HTTPS POSTs it received (TLS-RPT reports sent
+// to an https rua, published with World.SetTLSRPT and World.AddHTTPSHost).
 //
 // Everything listens on loopback only, and a World never dials out: names
 // of the world resolve to 127.0.0.1 through World.DNSAddr only.
@@ -28,6 +44,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -55,6 +72,8 @@ type World struct {
 
 	mu        sync.Mutex
 	resolvers []*resolver.Resolver
+	caFile    string // written by CAFile
+	caDir     string // a directory CAFile made outside a test, removed by Close
 }
 
 // NewWorld starts a world for the test tb and stops it, and every
@@ -90,11 +109,16 @@ func (w *World) Close() {
 	w.mu.Lock()
 	rs := w.resolvers
 	w.resolvers = nil
+	dir := w.caDir
+	w.caDir = ""
 	w.mu.Unlock()
 	for _, r := range rs {
 		r.Close()
 	}
 	w.w.Close()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
 }
 
 func (w *World) fail(err error) {

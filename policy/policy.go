@@ -64,6 +64,7 @@ type parser struct {
 	mx       []span
 	exts     [][2]span
 	extIndex map[string]struct{}
+	mxIndex  map[string]struct{} // the mx patterns kept, lower-cased, once there are many
 	warnings []Warning
 	keep     int // bytes of kept strings
 }
@@ -84,8 +85,9 @@ const (
 //     white space is ignored; keys are case-sensitive;
 //   - version (STSv1), mode and max_age are required, in any order; mx is
 //     required at least once unless mode is none;
-//   - a repeated key other than mx is ignored after its first occurrence
-//     (but must still be a well-formed field), with a warning;
+//   - a repeated key other than mx is ignored after its first occurrence,
+//     with a warning, even when its value is not grammatical;
+//   - a repeated mx pattern (in any case) is kept once, with a warning;
 //   - max_age is 1 to 10 decimal digits; above [MaxMaxAge] it is capped,
 //     with a warning;
 //   - mx values are Domains of RFC 5321 or "*." and a Domain, in ASCII
@@ -151,7 +153,7 @@ func (ps *parser) line(n, lo, hi int) error {
 	switch string(key) {
 	case keyVersion:
 		if ps.seen&seenVersion != 0 {
-			return ps.duplicate(n, keyVersion, value)
+			return ps.duplicate(n, keyVersion)
 		}
 		ps.seen |= seenVersion
 		if string(value) != Version {
@@ -159,7 +161,7 @@ func (ps *parser) line(n, lo, hi int) error {
 		}
 	case keyMode:
 		if ps.seen&seenMode != 0 {
-			return ps.duplicate(n, keyMode, value)
+			return ps.duplicate(n, keyMode)
 		}
 		ps.seen |= seenMode
 		m, err := ParseMode(string(value))
@@ -169,7 +171,7 @@ func (ps *parser) line(n, lo, hi int) error {
 		ps.mode = m
 	case keyMaxAge:
 		if ps.seen&seenMaxAge != 0 {
-			return ps.duplicate(n, keyMaxAge, value)
+			return ps.duplicate(n, keyMaxAge)
 		}
 		ps.seen |= seenMaxAge
 		v, ok := parseMaxAge(value)
@@ -197,12 +199,12 @@ func (ps *parser) line(n, lo, hi int) error {
 	return nil
 }
 
-// duplicate handles a repeated non-mx key: ignored, but it must still be a
-// well-formed field (it is then an extension by the grammar).
-func (ps *parser) duplicate(n int, key string, value []byte) error {
-	if !isPolicyExtValue(value) {
-		return &SyntaxError{Line: n, Key: key, Err: ErrBadExtension}
-	}
+// duplicate handles a repeated non-mx key: the first occurrence wins, and
+// a later one is ignored with a warning, whatever its value, even one that
+// the grammar rejects (an empty "mode:" after "mode: enforce"): it has no
+// effect, and rejecting the whole policy for it would let a harmless slip
+// switch MTA-STS off.
+func (ps *parser) duplicate(n int, key string) error {
 	ps.warn(n, key, WarnDuplicateKey)
 	return nil
 }
@@ -221,9 +223,35 @@ func (ps *parser) mxValue(n, lo, hi int) error {
 		ps.warn(n, keyMX, WarnIPLiteral)
 		return nil
 	}
+	if ps.hasMX(v) {
+		ps.warn(n, keyMX, WarnDuplicateMX)
+		return nil
+	}
 	ps.mx = append(ps.mx, span{lo, hi})
 	ps.keep += hi - lo
+	if len(ps.mx) == extIndexAt {
+		ps.mxIndex = make(map[string]struct{}, 2*extIndexAt)
+		for _, m := range ps.mx {
+			ps.mxIndex[strings.ToLower(string(ps.body[m.lo:m.hi]))] = struct{}{}
+		}
+	} else if len(ps.mx) > extIndexAt {
+		ps.mxIndex[strings.ToLower(string(v))] = struct{}{}
+	}
 	return nil
+}
+
+// hasMX reports whether the pattern v, in any case, is already kept.
+func (ps *parser) hasMX(v []byte) bool {
+	if ps.mxIndex != nil {
+		_, ok := ps.mxIndex[strings.ToLower(string(v))]
+		return ok
+	}
+	for _, m := range ps.mx {
+		if bytes.EqualFold(ps.body[m.lo:m.hi], v) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ps *parser) hasExt(key []byte) bool {

@@ -233,3 +233,25 @@ func TestMaxAgeDuration(t *testing.T) {
 		t.Errorf("MaxAgeDuration = %vh", got)
 	}
 }
+
+// TestManyDuplicateMX: duplicates are found past the linear scan too, in
+// any case, and each is kept once.
+func TestManyDuplicateMX(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: STSv1\nmode: enforce\nmax_age: 1\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "mx: mx%d.example\n", i)
+	}
+	for i := range 40 {
+		fmt.Fprintf(&b, "mx: MX%d.Example\n", i)
+	}
+	p, warns, err := Parse([]byte(b.String()))
+	if err != nil || len(p.MX) != 40 || len(warns) != 40 {
+		t.Fatalf("Parse: %d patterns, %d warnings, %v; want 40, 40", len(p.MX), len(warns), err)
+	}
+	for _, w := range warns {
+		if w.Code != WarnDuplicateMX {
+			t.Errorf("warning %v", w)
+		}
+	}
+}

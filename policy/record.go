@@ -25,14 +25,14 @@ type Extension struct {
 	Value string
 }
 
-// IsSTS reports whether the TXT string s announces itself as an STSv1
-// record: it begins with "v=STSv1" followed by the end of the string or by
-// optional white space and ";". Other TXT records at the name (and records of
-// later versions, such as "v=STSv10") are not STSv1 records and are discarded
-// (RFC 8461 section 3.1; the white space follows erratum 6285).
+// IsSTS reports whether the TXT string s is an STSv1 record: it begins with
+// "v=STSv1", optional white space and ";" (RFC 8461 section 3.1; the white
+// space follows erratum 6285). Every other TXT string at the name is
+// discarded, among them a bare "v=STSv1" with no ";" and records of later
+// versions such as "v=STSv10;".
 func IsSTS(s string) bool {
-	delimited, bare := txtrec.Begins(s, RecordVersion)
-	return delimited || bare
+	delimited, _ := txtrec.Begins(s, RecordVersion)
+	return delimited
 }
 
 // ParseTXT picks the policy record out of all TXT strings found at

@@ -72,10 +72,10 @@ func TestParseRecordErrorsAreSyntaxErrors(t *testing.T) {
 
 func TestIsSTS(t *testing.T) {
 	for s, want := range map[string]bool{
-		"v=STSv1":        true,
+		"v=STSv1":        false, // RFC 8461 section 3.1: not "v=STSv1;", discarded
 		"v=STSv1;":       true,
-		"v=STSv1 \t;x":   true,
-		"v=STSv1 ":       true, // an STS record, though an invalid one
+		"v=STSv1 \t;x":   true, // erratum 6285
+		"v=STSv1 ":       false,
 		"v=STSv10;":      false,
 		"v=STSv1x":       false,
 		"v=spf1 -all":    false,

@@ -69,4 +69,5 @@ var warningCodes = map[string]WarningCode{
 	"WarnMaxAgeCapped": WarnMaxAgeCapped,
 	"WarnIPLiteral":    WarnIPLiteral,
 	"WarnMXIgnored":    WarnMXIgnored,
+	"WarnDuplicateMX":  WarnDuplicateMX,
 }

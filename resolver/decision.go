@@ -1,8 +1,10 @@
 package resolver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
+	"errors"
 	"time"
 
 	"github.com/mtasts-go/mtasts/cache"
@@ -29,7 +31,8 @@ const (
 	// 8461 section 5), never a bounce.
 	Refuse
 	// Defer: whether a policy applies is unknown (the TXT lookup failed
-	// temporarily); retry the delivery later.
+	// temporarily, within Options.TemporaryErrorGrace); retry the delivery
+	// later.
 	Defer
 )
 
@@ -57,7 +60,14 @@ const (
 	ReasonMismatch     = "mx does not match the policy"
 	ReasonFetchFailed  = "policy could not be fetched"
 	ReasonTemporaryDNS = "_mta-sts lookup failed temporarily"
-	ReasonSkipped      = "MTA-STS skipped for the domain by the operator"
+	// ReasonGraceOver: the _mta-sts lookup has failed temporarily for
+	// longer than Options.TemporaryErrorGrace; the delivery goes on
+	// without MTA-STS.
+	ReasonGraceOver = "_mta-sts lookup failing for longer than the grace, delivering without MTA-STS"
+	ReasonSkipped   = "MTA-STS skipped for the domain by the operator"
+	// ReasonAddressLiteral: the domain is an IP address, which has no
+	// policy (RFC 8461 section 3.4).
+	ReasonAddressLiteral = "domain is an address literal"
 )
 
 // Decision is the verdict for one MX host of one domain.
@@ -71,14 +81,24 @@ type Decision struct {
 	Source   Source
 	// Result is the RFC 8460 result type to report for this decision, ""
 	// for none: a policy fetch failure (sts-*), or validation-failure for
-	// an MX host that matches no pattern under testing or enforce.
+	// an MX host that matches no pattern under testing or enforce. A
+	// cached policy (not mode none) whose last refresh failed still
+	// applies, and reports that failure here (RFC 8461 section 6) unless
+	// the MX host fails the policy.
 	Result validate.ResultType
-	Reason string // one of the Reason constants
-	Err    error  // the failure behind Result or Defer, if any
+	Reason string // one of the Reason constants: short, one line
+	// Err is the failure behind Result, Defer or ReasonGraceOver, if any:
+	// a *FetchError, a *DNSError, or the last failed refresh of a stale
+	// policy.
+	Err error
 	// RequireTLS is true for Deliver under enforce: the MX host must offer
 	// STARTTLS and pass validation, or it is not delivered to (RFC 8461
 	// section 5).
 	RequireTLS bool
+	// GraceEnds is, for Defer after a temporary failure of the _mta-sts
+	// lookup, when Options.TemporaryErrorGrace runs out and deliveries to
+	// the domain go on without MTA-STS; zero under GraceForever.
+	GraceEnds time.Time
 
 	r *Resolver
 }
@@ -141,9 +161,15 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 // An MX name that is not a host name (an IP address, a single label) matches
 // no policy: it is refused under enforce.
 //
+// A domain that is an address literal ("[192.0.2.1]", "192.0.2.1",
+// "[IPv6:2001:db8::1]") has no policy (RFC 8461 section 3.4):
+// DeliverWithoutSTS, with ReasonAddressLiteral.
+//
 // Check returns an error only when it cannot decide: an invalid domain
-// (*DomainError), a closed resolver, or ctx done. Everything else,
-// including a failed fetch or a failed TXT lookup, is a Decision.
+// (*DomainError), a closed resolver, or ctx done before the TXT record is
+// known (with Defer). Everything else, including a failed fetch, a failed
+// TXT lookup and ctx done while the policy is fetched (a failed fetch for
+// this delivery, see the package documentation), is a Decision.
 func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, err error) {
 	if r.closed.Load() {
 		return Decision{}, ErrClosed
@@ -155,6 +181,10 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, 
 	if e == nil {
 		var err error
 		if d, err = Normalize(domain); err != nil {
+			if isAddressLiteral(domain) {
+				h, _ := Normalize(mx)
+				return Decision{Action: DeliverWithoutSTS, Domain: domain, MX: cmp.Or(h, mx), Reason: ReasonAddressLiteral, r: r}, nil
+			}
 			return Decision{}, err
 		}
 		e = r.cachedEntry(d)
@@ -204,8 +234,8 @@ func (r *Resolver) decide(d *Decision, o *outcome, domain, h string) {
 		*d = Decision{Action: DeliverWithoutSTS, Domain: domain, MX: h, PolicyID: o.id,
 			Result: fe.Result(), Reason: ReasonFetchFailed, Err: fe, r: r}
 	case o.dnsErr != nil:
-		*d = Decision{Action: r.opts.OnTemporaryError, Domain: domain, MX: h,
-			Reason: ReasonTemporaryDNS, Err: o.dnsErr, r: r}
+		a, reason, ends := r.temporaryAction(domain, r.clock())
+		*d = Decision{Action: a, Domain: domain, MX: h, Reason: reason, Err: o.dnsErr, GraceEnds: ends, r: r}
 	default:
 		*d = Decision{Action: DeliverWithoutSTS, Domain: domain, MX: h, Reason: ReasonNoPolicy, r: r}
 	}
@@ -244,5 +274,28 @@ func (r *Resolver) apply(d *Decision, e *cache.Entry, h string, src Source) {
 		d.Action, d.Reason, d.Result = Deliver, ReasonMismatch, validate.ResultValidationFailure
 	default:
 		d.Action, d.Reason, d.Result = Refuse, ReasonMismatch, validate.ResultValidationFailure
+	}
+	if src == SourceStale && p.Mode != policy.ModeNone {
+		r.staleFailure(d, e)
+	}
+}
+
+// staleFailure adds to d the last failed refresh of e, a cached policy that
+// still applies: RFC 8461 section 6 makes it reportable.
+func (r *Resolver) staleFailure(d *Decision, e *cache.Entry) {
+	f, ok := e.LastFailure()
+	if !ok {
+		return
+	}
+	var fe *FetchError
+	if err, ok := r.staleErrs.Get(e.Domain()); ok && errors.As(err, &fe) {
+		d.Err = fe
+	} else {
+		// Learnt from the store, after a restart or from a peer: only its
+		// text survives.
+		d.Err = &FetchError{Kind: FetchHTTP, Host: "mta-sts." + e.Domain(), Err: errors.New(f.Err)}
+	}
+	if d.Result == "" {
+		d.Result = d.Err.(*FetchError).Result()
 	}
 }

@@ -26,7 +26,51 @@
 // section 3.3) and a TLS-RPT result in the Decision; only a temporary
 // failure of the TXT lookup itself defers (Options.OnTemporaryError).
 // After a failed fetch the same policy id is not fetched again for five
-// minutes.
+// minutes, and its failure is answered at once.
+//
+// TXT records are read as the bytes published: a tab is white space, and a
+// byte that is not US-ASCII makes the record invalid, however the DNS
+// library would have escaped it. A domain that is an address literal
+// ("[192.0.2.1]") has no policy (RFC 8461 section 3.4).
+//
+// # Deadlines
+//
+// The work of a discovery (the TXT lookup, the policy host's addresses, the
+// fetch) runs under the resolver's own deadline, Options.FetchTimeout,
+// detached from the caller's context and shared by every caller that asks
+// meanwhile; only Close cancels it. A caller's context bounds only its own
+// wait. If it ends before the TXT record is known, Check returns Defer and
+// the context's error: whether a policy exists is unknown. If it ends once
+// the record is found, while the policy is being fetched, the delivery at
+// hand is treated as a failed fetch: DeliverWithoutSTS, Result
+// sts-policy-fetch-error, the record's id in PolicyID (Lookup returns the
+// Entry with its id and the *FetchError). The fetch goes on, and its policy
+// (or its failure, answered at once during the five-minute backoff) serves
+// the calls that follow. So an MTA whose deadline per attempt is shorter
+// than FetchTimeout is never deferred again and again by a policy host that
+// stalls, which would let a broken web server hold mail up.
+//
+// # Temporary DNS failures
+//
+// When the _mta-sts lookup fails temporarily (SERVFAIL, REFUSED, a timeout,
+// a referral or lame answer, which are never read as "no record") and
+// nothing is cached, nobody knows whether the domain has a policy. The
+// resolver defers (Options.OnTemporaryError) while the domain's lookups
+// have failed for less than Options.TemporaryErrorGrace, 30 minutes by
+// default, and then delivers without MTA-STS, with ReasonGraceOver and the
+// DNS error in the Decision (Decision.GraceEnds says when a deferred
+// domain's grace ends). The runs of failures are remembered per domain, in
+// bounded memory; any answer ends a run.
+//
+// The default is neither extreme, for measured reasons. Deferring for ever
+// (GraceForever) holds all mail to a domain whose DNS delegation is broken
+// until it bounces: users of postfix-tlspol, which does so, report mail
+// stuck for days (its issues 7, 82 and 189); and it buys no security, since
+// an attacker who can break DNS at first contact can as easily forge
+// NXDOMAIN. Delivering at once (a negative grace, as postfix-mta-sts-resolver
+// and mox do) gives a passing SERVFAIL no second chance, on the one delivery
+// where a policy would have been learnt. Thirty minutes let an MTA retry
+// once or twice.
 //
 // # Caching and refresh
 //
@@ -42,8 +86,12 @@
 //     (24 hours) of expiry, with a per-domain jitter;
 //   - a failed lookup, a vanished record, a failed fetch or an invalid
 //     policy never replaces a valid cached policy: it applies until it
-//     expires (Source stale, Events.ServedStale); only a newly fetched
-//     valid policy replaces it, and a weaker one fires Events.Downgraded;
+//     expires (Source stale, Events.ServedStale), and, unless its mode is
+//     none, its Decisions report the failed fetch in Result and Err, for
+//     TLS-RPT (RFC 8461 section 6); only a newly fetched valid policy
+//     replaces it, and a weaker one fires Events.Downgraded;
+//   - a policy is valid up to and including the second of its fetch time
+//     plus max_age;
 //   - under enforce, an MX host that fails the cached policy is refused
 //     only after the TXT record has been checked again (and a new policy
 //     fetched if its id changed).

@@ -72,7 +72,8 @@ func cachedSource(e *cache.Entry) Source {
 // or else one discovered and fetched now (RFC 8461 section 3).
 //
 //   - A policy is in effect: the Entry and nil. Mode none is a policy.
-//   - The domain publishes no usable _mta-sts record: nil, nil.
+//   - The domain publishes no usable _mta-sts record, or is an address
+//     literal (RFC 8461 section 3.4): nil, nil.
 //   - The record is there but the policy could not be fetched or is
 //     invalid: an Entry with Domain and ID but no Policy, and the
 //     *FetchError. The sender goes on as if the domain had no policy
@@ -85,6 +86,9 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) (*Entry, error) {
 	}
 	d, err := Normalize(domain)
 	if err != nil {
+		if isAddressLiteral(domain) {
+			return nil, nil // RFC 8461 section 3.4: no policy
+		}
 		return nil, err
 	}
 	if e := r.cachedEntry(d); e != nil {

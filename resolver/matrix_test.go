@@ -36,6 +36,8 @@ var faults = []fault{
 	{"txt_servfail", dnsFault("_mta-sts.", testserver.ServFail), Defer, ""},
 	{"txt_refused", dnsFault("_mta-sts.", testserver.Refused), Defer, ""},
 	{"txt_timeout", dnsFault("_mta-sts.", testserver.Drop), Defer, ""},
+	{"txt_referral", dnsFault("_mta-sts.", testserver.Referral), Defer, ""},
+	{"txt_lame", dnsFault("_mta-sts.", testserver.Lame), Defer, ""},
 	{"txt_nxdomain", dnsFault("_mta-sts.", testserver.NXDomain), DeliverWithoutSTS, ""},
 	{"txt_nodata", dnsFault("_mta-sts.", testserver.NoData), DeliverWithoutSTS, ""},
 	{"txt_truncated_retried_over_tcp", dnsFault("_mta-sts.", testserver.Truncate), Deliver, ""},
@@ -145,7 +147,9 @@ func TestFaultMatrix(t *testing.T) {
 						// A valid policy applies: cached before the fault,
 						// or fetched despite a harmless one.
 						checkDecision(t, "matching mx", good, Deliver, "", wantMode)
-						checkDecision(t, "matching mx, after the refresh", good2, Deliver, "", wantMode)
+						// RFC 8461 section 6: a failed refetch of the cached
+						// policy is reported while the policy applies.
+						checkDecision(t, "matching mx, after the refresh", good2, Deliver, f.result, wantMode)
 						badAction := Refuse
 						if mode == "testing" {
 							badAction = Deliver

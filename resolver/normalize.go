@@ -3,6 +3,7 @@ package resolver
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -104,4 +105,23 @@ func normalizeASCII(name string) (string, bool) {
 		name = strings.ToLower(name)
 	}
 	return name, true
+}
+
+// isAddressLiteral reports whether name is an IP address rather than a
+// domain name: an address literal of RFC 5321 section 4.1.3 ("[192.0.2.1]",
+// "[IPv6:2001:db8::1]"; an IPv6 address in brackets without the tag is
+// accepted too) or a bare address ("192.0.2.1", "2001:db8::1"). Such a
+// domain has no policy (RFC 8461 section 3.4).
+func isAddressLiteral(name string) bool {
+	if n := len(name); n >= 2 && name[0] == '[' && name[n-1] == ']' {
+		in := name[1 : n-1]
+		if len(in) > 5 && strings.EqualFold(in[:5], "IPv6:") {
+			a, err := netip.ParseAddr(in[5:])
+			return err == nil && a.Is6() && a.Zone() == ""
+		}
+		a, err := netip.ParseAddr(in)
+		return err == nil && a.Zone() == ""
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(name, "."))
+	return err == nil && a.Zone() == ""
 }

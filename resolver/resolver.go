@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -30,7 +31,16 @@ const (
 	DefaultRevalidateInterval = 5 * time.Minute
 	DefaultRefreshBefore      = 24 * time.Hour
 	DefaultNoPolicyTTL        = 5 * time.Minute
+
+	// DefaultTemporaryErrorGrace is the grace of Options.TemporaryErrorGrace
+	// when it is 0: long enough for an MTA to retry once or twice.
+	DefaultTemporaryErrorGrace = 30 * time.Minute
 )
+
+// GraceForever, as Options.TemporaryErrorGrace, defers delivery for as long
+// as the domain's _mta-sts lookups fail temporarily: until the MTA gives
+// the message up.
+const GraceForever = time.Duration(math.MaxInt64)
 
 // maxBackground bounds the background revalidations running at once.
 const maxBackground = 16
@@ -129,11 +139,21 @@ type Options struct {
 	Overrides map[string]Override
 
 	// OnTemporaryError is the action when the _mta-sts TXT lookup fails
-	// temporarily (SERVFAIL, REFUSED, a timeout) and no valid policy is
-	// cached: whether the domain has a policy is unknown. Defer (the
-	// default) retries later, as RFC 5321 does for a failed MX lookup;
-	// DeliverWithoutSTS delivers as if there were no policy.
+	// temporarily (SERVFAIL, REFUSED, a timeout, a referral or lame
+	// answer) and no valid policy is cached: whether the domain has a
+	// policy is unknown. Defer (the default) retries later, as RFC 5321
+	// does for a failed MX lookup, for at most TemporaryErrorGrace;
+	// DeliverWithoutSTS delivers at once as if there were no policy.
 	OnTemporaryError Action
+
+	// TemporaryErrorGrace bounds Defer under OnTemporaryError: a delivery
+	// is deferred while the domain's _mta-sts lookups have failed for less
+	// than the grace (counted from the first failure of an unbroken run,
+	// remembered per domain in bounded memory), and then goes on without
+	// MTA-STS (ReasonGraceOver). 0 means DefaultTemporaryErrorGrace (30
+	// minutes); a negative grace delivers at once; GraceForever defers for
+	// ever. See the package documentation for why the default is neither.
+	TemporaryErrorGrace time.Duration
 
 	// Events receive what happens to policies. Optional.
 	Events Events
@@ -204,6 +224,9 @@ type Resolver struct {
 	failures   *lru.Cache[string, failure]   // failed fetches with nothing cached
 	mismatches *lru.Cache[string, time.Time] // last TXT check caused by a mismatching MX
 	noPolicy   *lru.Cache[string, time.Time] // domains without a usable record, until when
+	dnsFailing *lru.Cache[string, dnsRun]    // domains whose TXT lookups fail, since when
+	staleErrs  *lru.Cache[string, error]     // why a cached policy's last refresh failed
+	pending    sync.Map                      // domain → record id: a discovery's fetch is running
 	bgSlots    chan struct{}                 // one per background revalidation running
 	refreshing sync.Map                      // domain → struct{}: a background refresh is running
 
@@ -234,6 +257,9 @@ func New(opts Options) (*Resolver, error) {
 	}
 	if opts.NoPolicyTTL == 0 {
 		opts.NoPolicyTTL = DefaultNoPolicyTTL
+	}
+	if opts.TemporaryErrorGrace == 0 {
+		opts.TemporaryErrorGrace = DefaultTemporaryErrorGrace
 	}
 	switch opts.OnTemporaryError {
 	case 0:
@@ -271,6 +297,8 @@ func New(opts Options) (*Resolver, error) {
 	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
 	r.mismatches, _ = lru.New[string, time.Time](maxFailures)
 	r.noPolicy, _ = lru.New[string, time.Time](maxFailures)
+	r.dnsFailing, _ = lru.New[string, dnsRun](maxFailures)
+	r.staleErrs, _ = lru.New[string, error](maxFailures)
 	r.bgSlots = make(chan struct{}, maxBackground)
 	// Store writes and the warm run behind the cache, off the delivery path.
 	r.cache = cache.Open(cache.Options{Size: opts.CacheSize, Store: opts.Store, Warm: true,

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mtasts-go/mtasts/cache"
@@ -83,6 +84,13 @@ func (r *Resolver) update(ctx context.Context, domain string, mode updateMode) (
 				res := <-ch
 				r.settle(res.Val, res.Err, led)
 			}()
+		}
+		// The record was found and its policy is being fetched: for this
+		// delivery that is a failed fetch (RFC 8461 section 3.3), not a
+		// reason to defer; the fetch goes on, for the calls to come.
+		if id, ok := r.pending.Load(domain); ok {
+			return &outcome{id: id.(string), fetchErr: &FetchError{Kind: FetchTimeout, Host: "mta-sts." + domain,
+				Err: fmt.Errorf("the caller's deadline ended during the fetch, which goes on: %w", ctx.Err())}}, nil
 		}
 		return nil, ctx.Err()
 	}
@@ -165,13 +173,16 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 		}
 		var de *DNSError
 		if errors.As(err, &de) && de.Temporary {
+			r.noteDNSFailure(domain, now)
 			o.dnsErr = err
 			return o
 		}
+		r.dnsWorks(domain)
 		r.rememberNoPolicy(domain, now)
 		return o // no usable record: no policy
 	}
 
+	r.dnsWorks(domain)
 	o.id = rec.ID
 	if old != nil {
 		due := mode == modeForce || rec.ID != old.ID() || mode == modeRevalidate && pastHalf(old, now)
@@ -189,6 +200,11 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 		o.fetchErr = f.err
 		return o
 	}
+	// Callers whose deadline ends during the fetch read this as a failed
+	// fetch of rec.ID (see update). The entry stays until the update ends,
+	// so that none of them can miss both it and the update's result.
+	r.pending.Store(domain, rec.ID)
+	defer r.pending.CompareAndDelete(domain, rec.ID)
 	p, warnings, err := r.fetch.fetch(fctx, domain)
 	if err != nil {
 		if r.ctx.Err() != nil {
@@ -230,6 +246,7 @@ func (r *Resolver) refetch(fctx context.Context, o *outcome, old *cache.Entry, i
 		if h := r.opts.Events.FetchFailed; h != nil && old.Policy().Mode != policy.ModeNone {
 			o.emit(func() { h(domain, id, err) })
 		}
+		r.staleErrs.Add(domain, err)
 		return r.keep(o, old, now, &cache.Failure{At: now, ID: id, Err: err.Error()}, err)
 	}
 	r.install(o, cache.NewEntry(domain, id, p, now), warnings, old)
@@ -268,6 +285,7 @@ func (r *Resolver) install(o *outcome, e *cache.Entry, warnings []policy.Warning
 	r.put(o, e)
 	r.failures.Remove(domain)
 	r.noPolicy.Remove(domain)
+	r.staleErrs.Remove(domain)
 	o.entry, o.source, o.warnings, o.id = e, SourceFetched, warnings, e.ID()
 	ev := r.opts.Events
 	if ev.Fetched != nil {

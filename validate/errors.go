@@ -81,6 +81,17 @@ func newError(host string, sentinel, cause error) *Error {
 	return &Error{Result: sentinelResult(sentinel), Host: host, Err: err}
 }
 
+// NewError returns an *Error for host with result type result, wrapping
+// sentinel and, if not nil, cause: errors.Is finds the sentinel, errors.As
+// finds the cause, and [Error.Reason] is the sentinel's text. It is for
+// packages that validate by other rules, such as DANE (package dane), so
+// that every failure of a handshake is one *Error with one result type.
+func NewError(host string, result ResultType, sentinel, cause error) *Error {
+	e := newError(host, sentinel, cause)
+	e.Result = result
+	return e
+}
+
 // Error returns "validate: <host>: <result type>: <cause>".
 func (e *Error) Error() string {
 	s := "validate: "

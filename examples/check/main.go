@@ -1,29 +1,40 @@
 // Command check is a domain owner's MTA-STS checker: it looks at what a
-// domain publishes the way a sending MTA will, and says what is wrong.
+// domain publishes the way a sending MTA will, and says what is wrong and,
+// for the common mistakes in policy files, the exact fix.
 //
-//	check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-json] DOMAIN
+//	check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-no-smtp] [-timeout D] [-json] DOMAIN
 //
 // It checks, in order:
 //
+//   - dns: that the DNS answers, and that the domain exists (NXDOMAIN
+//     says it does not, and nothing else is checked);
 //   - record: the _mta-sts TXT record (RFC 8461 section 3.1): exactly one
 //     STSv1 record, well-formed, with its id;
 //   - policy-host: the HTTPS certificate of mta-sts.<domain>: trusted, valid
 //     for that name, not about to expire;
 //   - policy: the policy file, fetched as senders fetch it (status, media
 //     type, size, syntax), with the parser's warnings and advice on mode and
-//     max_age;
+//     max_age. When the parser rejects the file, check names the mistake
+//     and its fix (findings whose code begins with "fix-"): blank lines,
+//     above all at the end of the file; a lone CR at the end of the file or
+//     as line ends; "#" comments; YAML lists; indented lines; a byte order
+//     mark; "mode: enforced" and other modes that are not one; max_age with
+//     a unit; an mx with a trailing dot or with several hosts;
 //   - mx: every MX host, in preference order: that a pattern of the policy
-//     matches it, and, in a real SMTP dialogue, that it offers STARTTLS with
-//     a certificate valid for its name (RFC 8461 section 4); also policy
-//     patterns that match no MX host;
+//     matches it, and, in a real SMTP dialogue on port 25 (unless
+//     -no-smtp), that it offers STARTTLS with a certificate valid for its
+//     name (RFC 8461 section 4); also policy patterns that match no MX
+//     host, and a summary when every MX host fails an enforce policy
+//     (senders will defer all the domain's mail);
 //   - tlsrpt: the _smtp._tls TXT record (RFC 8460 section 3), parsed as
 //     senders parse it (tlsrpt.ParseTXT): exactly one v=TLSRPTv1 record,
 //     rua= with mailto: or https: URIs, and what senders ignore in it.
 //
 // Each finding has a severity: error (senders will fail or refuse, or the
 // domain breaks a MUST), warning (it works, but probably not as meant),
-// info (what was found). Certificate problems of MX hosts are errors under
-// a testing or enforce policy and warnings otherwise.
+// info (what was found, and the fixes of an invalid policy). Certificate
+// problems of MX hosts are errors under a testing or enforce policy and
+// warnings otherwise.
 //
 // Flags:
 //
@@ -39,21 +50,48 @@
 //	                 resolved through DNS and PORT is dialled; HOST "*" stands
 //	                 for every MX host. For test worlds, which run one SMTP
 //	                 listener per host on loopback ports.
+//	-no-smtp         skip the SMTP dialogues (STARTTLS and the MX hosts'
+//	                 certificates), for networks that block port 25
 //	-timeout D       deadline of the whole check (default 30s)
 //	-json            print one JSON object instead of text
 //
 // With -json the output is
 //
 //	{"domain": "...",
-//	 "findings": [{"check": "mx", "severity": "error", "subject": "mx1.example.com",
-//	               "message": "...", "result": "certificate-expired"}],
+//	 "findings": [{"code": "mx-cert-invalid", "check": "mx", "severity": "error",
+//	               "subject": "mx1.example.com", "message": "...",
+//	               "result": "certificate-expired", "expires": "2026-01-02T03:04:05Z"}],
 //	 "errors": 1, "warnings": 0}
 //
-// where "result", the RFC 8460 result type a sender would report, is absent
-// when it does not apply.
+// where "code" names the kind of finding, stably (a script may rely on it;
+// the message is for people and may change); "subject" is the name
+// concerned; "result", the RFC 8460 result type a sender would report,
+// is absent when it does not apply; "expires" (RFC 3339, UTC) is the end of
+// validity of the certificate a finding is about, or, for "policy-found",
+// when the copy of the policy a sender fetches now expires; "line" is the
+// line of the policy file a "fix-" finding is about.
 //
-// Exit status: 0 no errors (warnings allowed); 1 at least one error; 64
-// usage.
+// The codes: dns-unreachable, domain-not-found, dns-servfail;
+// record-found, record-lookup-failed, record-missing, record-multiple,
+// record-invalid, record-not-sts, record-unknown-field;
+// policy-host-lookup-failed, policy-host-no-address,
+// policy-host-unreachable, policy-host-cert-invalid, cert-valid,
+// cert-expires-soon; policy-found, policy-fetch-failed, policy-invalid,
+// policy-lookup-failed, policy-missing, policy-warning,
+// policy-mode-testing, policy-mode-none, policy-max-age-short, fix-bom,
+// fix-stray-cr, fix-cr-line-ends, fix-trailing-blank-lines,
+// fix-blank-line, fix-comment, fix-yaml-list, fix-indented, fix-mode,
+// fix-max-age, fix-mx-list, fix-mx-trailing-dot, fix-syntax;
+// mx-lookup-failed, mx-null, mx-implicit, mx-null-among-others,
+// mx-smtp-skipped, mx-mismatch, mx-unreachable, mx-smtp-failed,
+// mx-no-starttls, mx-tls-failed, mx-tls-old, mx-cert-invalid, mx-ok,
+// mx-pattern-unused, mx-all-fail, mx-all-fail-testing; tlsrpt-found,
+// tlsrpt-lookup-failed, tlsrpt-missing, tlsrpt-multiple, tlsrpt-not-v1,
+// tlsrpt-invalid, tlsrpt-no-rua, tlsrpt-bad-uri, tlsrpt-no-usable-uri,
+// tlsrpt-uri-ignored, tlsrpt-unknown-field.
+//
+// Exit status: 0 no errors (warnings allowed); 1 at least one error; 2 the
+// domain could not be checked (no DNS server answered); 64 usage.
 package main
 
 import (
@@ -74,9 +112,10 @@ import (
 
 // Exit statuses.
 const (
-	exitOK     = 0
-	exitErrors = 1
-	exitUsage  = 64
+	exitOK        = 0
+	exitErrors    = 1
+	exitUnchecked = 2
+	exitUsage     = 64
 )
 
 // Severities.
@@ -88,11 +127,14 @@ const (
 
 // finding is one thing the checker has to say.
 type finding struct {
-	Check    string              `json:"check"` // record, policy-host, policy, mx, tlsrpt
+	Code     string              `json:"code"`  // stable: see the package documentation
+	Check    string              `json:"check"` // dns, record, policy-host, policy, mx, tlsrpt
 	Severity string              `json:"severity"`
 	Subject  string              `json:"subject"` // the name concerned
 	Message  string              `json:"message"`
 	Result   validate.ResultType `json:"result,omitempty"`
+	Expires  time.Time           `json:"expires,omitzero"` // a certificate's or a fetched policy's
+	Line     int                 `json:"line,omitempty"`   // of the policy file, for fix- codes
 }
 
 type report struct {
@@ -113,10 +155,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	world.Register(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline for the whole check")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	noSMTP := fs.Bool("no-smtp", false, "skip the SMTP dialogues with the MX hosts (port 25)")
 	smtpAddrs := smtpc.Overrides{}
 	fs.Var(smtpAddrs, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-json] DOMAIN")
+		fmt.Fprintln(stderr, "usage: check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-no-smtp] [-timeout D] [-json] DOMAIN")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -151,7 +194,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	c := &checker{domain: domain, dns: dc, res: r, roots: roots, httpsPort: world.HTTPSPort,
-		dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs}, now: time.Now()}
+		dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs}, noSMTP: *noSMTP, now: time.Now()}
 	c.run(ctx)
 	rep := &report{Domain: domain, Findings: c.findings}
 	if rep.Findings == nil {
@@ -174,7 +217,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		printHuman(stdout, rep)
 	}
-	if rep.Errors > 0 {
+	switch {
+	case c.unchecked:
+		return exitUnchecked
+	case rep.Errors > 0:
 		return exitErrors
 	}
 	return exitOK
@@ -186,17 +232,24 @@ func printHuman(w io.Writer, rep *report) {
 	for _, f := range rep.Findings {
 		width = max(width, len(f.Check))
 	}
+	prev := ""
 	for _, f := range rep.Findings {
 		msg := f.Message
-		if f.Subject != "" {
+		if f.Subject != "" && f.Subject != prev {
 			msg = f.Subject + ": " + msg
 		}
+		prev = f.Subject
 		if f.Result != "" {
 			msg += " [" + string(f.Result) + "]"
 		}
 		fmt.Fprintf(w, "%-7s  %-*s  %s\n", f.Severity, width, f.Check, msg)
 	}
 	fmt.Fprintf(w, "\n%s, %s\n", plural(rep.Errors, "error"), plural(rep.Warnings, "warning"))
+	for _, f := range rep.Findings {
+		if f.Code == "mx-all-fail" || f.Code == "dns-unreachable" || f.Code == "domain-not-found" {
+			fmt.Fprintf(w, "%s: %s\n", f.Subject, f.Message)
+		}
+	}
 }
 
 func plural(n int, what string) string {

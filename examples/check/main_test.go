@@ -100,7 +100,8 @@ func TestBinary(t *testing.T) {
 			{"mx", "info", "*.old.bad.test", "", "matches no MX host"},
 			{"tlsrpt", "warning", "_smtp._tls.bad.test", "", "only mailto: and https:"},
 			{"tlsrpt", "error", "_smtp._tls.bad.test", "", "no usable rua URI"},
-		}, 3},
+			{"mx", "error", "bad.test", "", "senders will defer all your mail"},
+		}, 4},
 		{"starttls.test", 1, []want{
 			{"policy", "info", "", "", "mode testing"},
 			{"mx", "error", "mx.starttls.test", "starttls-not-supported", "STARTTLS"},

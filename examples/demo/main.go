@@ -5,6 +5,7 @@
 // MTA would, one MX host at a time:
 //
 //	go run ./examples/demo
+//	go run ./examples/demo -serve
 //
 // For each MX host it prints the policy that applies, the verdict of
 // resolver.Check, what happened in the STARTTLS handshake made with the
@@ -16,17 +17,27 @@
 // not list), testing mode, mode none, no policy at all, a policy host whose
 // HTTPS certificate is not trusted, and a domain that publishes a new policy
 // id while the old policy is cached.
+//
+// With -serve, the demo publishes the same world (and two more domains, one
+// with an invalid policy and one whose only MX host has an expired
+// certificate), prints the flags that point the other example commands at
+// it (-dns, -ca with the CA written to a temporary file, -https-port, and
+// -smtp-addr for each MX host), and keeps it up until interrupted (SIGINT
+// or SIGTERM), then exits 0.
 package main
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
@@ -36,7 +47,21 @@ import (
 )
 
 func main() {
-	if err := run(os.Stdout); err != nil {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	serveFlag := fs.Bool("serve", false, "keep the world up until interrupted, and print the flags that point lookup, check, relay and the Postfix server at it")
+	if err := fs.Parse(os.Args[1:]); err != nil || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: demo [-serve]")
+		os.Exit(64)
+	}
+	var err error
+	if *serveFlag {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err = serve(ctx, os.Stdout)
+		stop()
+	} else {
+		err = run(os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}

@@ -62,7 +62,8 @@ func TestBinary(t *testing.T) {
 		{"broken.example", "mx.broken.example", []string{"deliver-without-sts"}, []string{"sts-webpki-invalid"}, "fetch", "opportunistic"},
 		{"changed.example", "mx.old.changed.example", []string{"deliver"}, []string{"success"}, "enforce", "verified"},
 		// The new MX fails the cached policy v1: before refusing, the
-		// resolver checks the id again, fetches v2 and delivers (DESIGN §4).
+		// resolver checks the id again, fetches v2 and delivers (RFC 8461
+		// section 5.1).
 		{"changed.example", "mx.new.changed.example", []string{"deliver"}, []string{"success"}, "enforce", "verified"},
 	} {
 		f, ok := rows[tc.domain+" "+tc.mx]

@@ -8,17 +8,27 @@
 //
 //	{"domain": "...", "id": "...",
 //	 "policy": {"version": "STSv1", "mode": "...", "max_age": 86400, "mx": ["..."]},
+//	 "source": "fetched", "expires": "2026-12-02T21:00:00Z",
 //	 "warnings": ["..."], "failure": "sts-policy-fetch-error", "temporary": false,
-//	 "mx": [{"host": "...", "action": "deliver", "reason": "..."}]}
+//	 "error": "...",
+//	 "mx": [{"host": "...", "action": "deliver", "reason": "...", "result": "..."}]}
 //
-// "policy" is null when no policy is in effect; "failure", the RFC 8460
-// result type of a failed fetch, is absent when there is none; "action" is
-// one of deliver, refuse, deliver-without-sts, defer.
+// "policy" is null when no policy is in effect; "source" (cache, fetched or
+// stale) and "expires" (RFC 3339) are present only with a policy;
+// "failure", the RFC 8460 result type of a failed fetch, and "error", the
+// text of the failure, are absent when there is none; "action" is one of
+// deliver, refuse, deliver-without-sts, defer; an MX host's "result" is the
+// RFC 8460 result type its delivery reports, absent when none.
+//
+// -timeout bounds the policy fetch (the resolver's FetchTimeout); the
+// lookup and each MX check get a little more, so that a policy host that
+// stalls always reads as a failed fetch (exit 1), never as a temporary
+// failure.
 //
 // Exit status: 0 a policy is in effect; 1 no policy is in effect (no
 // record, or the fetch failed: "failure" says which); 2 the TXT lookup failed
 // temporarily (whether a policy exists is unknown); 3 a policy was fetched
-// but is invalid (sts-policy-invalid); 64 usage.
+// but is invalid (sts-policy-invalid); 64 usage (0 for -h).
 package main
 
 import (
@@ -62,21 +72,22 @@ type jsonMX struct {
 	Host   string `json:"host"`
 	Action string `json:"action"`
 	Reason string `json:"reason"`
-
-	result string // the RFC 8460 result type, for the human output
+	Result string `json:"result,omitempty"` // the RFC 8460 result type
 }
 
 type report struct {
 	Domain    string      `json:"domain"`
 	ID        string      `json:"id"`
 	Policy    *jsonPolicy `json:"policy"`
+	Source    string      `json:"source,omitempty"`
+	Expires   string      `json:"expires,omitempty"`
 	Warnings  []string    `json:"warnings"`
 	Failure   string      `json:"failure,omitempty"`
 	Temporary bool        `json:"temporary"`
+	Error     string      `json:"error,omitempty"`
 	MX        []jsonMX    `json:"mx"`
 
-	source string // for the human output
-	err    error
+	err error
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -91,6 +102,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitPolicy // help was asked for, and given
+		}
 		return exitUsage
 	}
 	if fs.NArg() < 1 || *timeout <= 0 || world.Check() != nil {
@@ -114,10 +128,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
 
-	rep, code := lookup(ctx, r, domain, fs.Args()[1:])
+	rep, code := lookup(r, domain, fs.Args()[1:], *timeout+margin(*timeout))
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -130,10 +142,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func lookup(ctx context.Context, r *resolver.Resolver, domain string, mxs []string) (*report, int) {
+// margin is how much longer than the fetch's deadline the lookup waits: a
+// fetch that fails at its deadline reports that failure (exit 1), rather than
+// losing a race with the caller's own deadline.
+func margin(timeout time.Duration) time.Duration {
+	return min(max(timeout/4, time.Second), 10*time.Second)
+}
+
+// lookup looks the domain's policy up and checks each MX host, each call
+// with its own deadline of wait.
+func lookup(r *resolver.Resolver, domain string, mxs []string, wait time.Duration) (*report, int) {
 	rep := &report{Domain: domain, Warnings: []string{}, MX: []jsonMX{}}
 	code := exitNoPolicy
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	e, err := r.Lookup(ctx, domain)
+	cancel()
 	if e != nil {
 		rep.ID = e.ID
 	}
@@ -141,7 +164,8 @@ func lookup(ctx context.Context, r *resolver.Resolver, domain string, mxs []stri
 	switch {
 	case err == nil && e != nil:
 		code = exitPolicy
-		rep.source = e.Source.String()
+		rep.Source = e.Source.String()
+		rep.Expires = e.Expires.UTC().Format(time.RFC3339)
 		rep.Policy = &jsonPolicy{Version: "STSv1", Mode: e.Policy.Mode.String(), MaxAge: e.Policy.MaxAge,
 			MX: append([]string{}, e.Policy.MX...)}
 		for _, w := range e.Warnings {
@@ -161,9 +185,14 @@ func lookup(ctx context.Context, r *resolver.Resolver, domain string, mxs []stri
 			code = exitTemporary
 		}
 	}
+	if rep.err != nil {
+		rep.Error = rep.err.Error()
+	}
 	for _, mx := range mxs {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		d, err := r.Check(ctx, domain, mx)
-		m := jsonMX{Host: mx, Action: d.Action.String(), Reason: d.Reason, result: string(d.Result)}
+		cancel()
+		m := jsonMX{Host: mx, Action: d.Action.String(), Reason: d.Reason, Result: string(d.Result)}
 		if err != nil {
 			m.Action, m.Reason = resolver.Defer.String(), err.Error()
 		}
@@ -184,7 +213,7 @@ func printHuman(w io.Writer, rep *report) {
 	case rep.Policy != nil:
 		row("record", "v=STSv1; id="+rep.ID)
 		row("policy", fmt.Sprintf("%s, max_age %d (%s), %s", rep.Policy.Mode, rep.Policy.MaxAge,
-			age(rep.Policy.MaxAge), rep.source))
+			age(rep.Policy.MaxAge), rep.Source))
 		if len(rep.Policy.MX) > 0 {
 			row("mx", strings.Join(rep.Policy.MX, ", "))
 		}
@@ -210,7 +239,7 @@ func printHuman(w io.Writer, rep *report) {
 	fmt.Fprintln(w)
 	cells := [][4]string{{"MX HOST", "VERDICT", "TLS-RPT", "WHY"}}
 	for _, m := range rep.MX {
-		result := m.result
+		result := m.Result
 		if result == "" {
 			result = "-"
 		}

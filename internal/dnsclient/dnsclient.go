@@ -4,6 +4,11 @@
 // asks the servers it is given, in order, so that a resolver, the example
 // commands and a test world all see one and the same DNS.
 //
+// TXT strings are returned as the bytes published, not in the presentation
+// format in which miekg/dns keeps them (\DDD, \", \\), and MX targets
+// that no host name can spell (a dot inside a label) are skipped with an
+// error: every parser downstream sees what the zone holds.
+//
 // A name that does not exist, or has no record of the type asked for, is
 // not an error: the lookup returns no records. Every failure is an *Error.
 package dnsclient
@@ -40,6 +45,10 @@ var (
 	ErrCNAMELoop = errors.New("CNAME chain longer than 8 or looping")
 	ErrNoServers = errors.New("no DNS servers configured")
 	ErrNoAddress = errors.New("no addresses")
+	ErrBadName   = errors.New("not a host name")
+	// ErrNotRecursive: an empty answer from a server neither authoritative
+	// nor recursive for the name (a referral or a lame delegation).
+	ErrNotRecursive = errors.New("referral or lame answer: the server does not resolve the name")
 )
 
 // Error reports a failed DNS lookup. Temporary is true when the answer is
@@ -142,10 +151,38 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.R
 			cur = next
 		}
 		if cur == asked {
+			if notResolved(msg) {
+				return nil, &Error{Name: strings.TrimSuffix(name, "."), Type: dns.TypeToString[qtype], Temporary: true, Err: ErrNotRecursive}
+			}
 			return nil, nil // NODATA
 		}
 		// The answer stopped at a CNAME target: ask for it.
 	}
+}
+
+// notResolved reports whether msg, a NOERROR answer with no records for the
+// name, comes from a server that did not resolve the name: one that is not
+// authoritative and either offers no recursion (a lame delegation) or
+// refers the client elsewhere (NS records, and no SOA, in the authority
+// section). Such an answer says nothing of whether records exist; reading
+// it as NODATA would make a broken delegation look like "no policy".
+func notResolved(msg *dns.Msg) bool {
+	if msg.Authoritative {
+		return false
+	}
+	if !msg.RecursionAvailable {
+		return true
+	}
+	ns, soa := false, false
+	for _, rr := range msg.Ns {
+		switch rr.Header().Rrtype {
+		case dns.TypeNS:
+			ns = true
+		case dns.TypeSOA:
+			soa = true
+		}
+	}
+	return ns && !soa
 }
 
 // answersFor returns the records of type qtype owned by name in msg, or else
@@ -220,7 +257,9 @@ func exchangeOne(ctx context.Context, c *dns.Client, q *dns.Msg, srv string) (*d
 }
 
 // TXT returns the TXT records at name, each record's character-strings
-// joined without spaces.
+// joined without spaces: the bytes as published, whatever they are (a tab,
+// a quote, a backslash, bytes that are not US-ASCII), for the record
+// parsers to judge.
 func (c *Client) TXT(ctx context.Context, name string) ([]string, error) {
 	rrs, err := c.Lookup(ctx, name, dns.TypeTXT)
 	if err != nil {
@@ -228,7 +267,7 @@ func (c *Client) TXT(ctx context.Context, name string) ([]string, error) {
 	}
 	out := make([]string, 0, len(rrs))
 	for _, rr := range rrs {
-		out = append(out, strings.Join(rr.(*dns.TXT).Txt, ""))
+		out = append(out, joinTXT(rr.(*dns.TXT).Txt))
 	}
 	return out, nil
 }
@@ -278,18 +317,37 @@ type MX struct {
 
 // MX returns the MX records of domain, most preferred first (in the order
 // of the answer among equal preferences).
+//
+// A record whose target cannot be a host name, because a label holds a byte
+// no host name may hold (mx\.evil.example: a dot inside a label), is
+// skipped: MX then returns the other records together with a *Error
+// wrapping ErrBadName, which names the first such target, as
+// net.Resolver.LookupMX does.
 func (c *Client) MX(ctx context.Context, domain string) ([]MX, error) {
 	rrs, err := c.Lookup(ctx, domain, dns.TypeMX)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]MX, 0, len(rrs))
+	var bad error
 	for _, rr := range rrs {
 		mx := rr.(*dns.MX)
-		out = append(out, MX{Host: strings.TrimSuffix(strings.ToLower(mx.Mx), "."), Pref: mx.Preference})
+		if isNullMX(mx.Mx) {
+			out = append(out, MX{Pref: mx.Preference})
+			continue
+		}
+		h, ok := hostName(mx.Mx)
+		if !ok {
+			if bad == nil {
+				bad = &Error{Name: strings.TrimSuffix(domain, "."), Type: "MX",
+					Err: fmt.Errorf("%w: %q (a label holds a dot or a byte no host name may hold)", ErrBadName, mx.Mx)}
+			}
+			continue
+		}
+		out = append(out, MX{Host: h, Pref: mx.Preference})
 	}
 	slices.SortStableFunc(out, func(a, b MX) int { return cmp.Compare(a.Pref, b.Pref) })
-	return out, nil
+	return out, bad
 }
 
 // FromFlag returns a client for a command's -dns flag: the servers of list

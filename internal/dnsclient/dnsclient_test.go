@@ -58,3 +58,27 @@ func TestParseServers(t *testing.T) {
 		}
 	}
 }
+
+// TestReferralIsTemporary: an empty NOERROR answer from a server that is
+// neither authoritative nor recursive for the name (a referral, a lame
+// delegation) says nothing of the records: a temporary failure, never
+// NODATA.
+func TestReferralIsTemporary(t *testing.T) {
+	w := testserver.Start(t)
+	w.SetTXT("_mta-sts.example.test", "v=STSv1; id=1")
+	c := New([]string{w.DNSAddr()}, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, f := range []testserver.DNSFault{testserver.Referral, testserver.Lame} {
+		w.Fault("_mta-sts.example.test", f)
+		txt, err := c.TXT(ctx, "_mta-sts.example.test")
+		var de *Error
+		if !errors.As(err, &de) || !de.Temporary || !errors.Is(err, ErrNotRecursive) {
+			t.Errorf("%v: TXT = %q, %v; want a temporary *Error wrapping ErrNotRecursive", f, txt, err)
+		}
+	}
+	w.Fault("_mta-sts.example.test", testserver.NoData) // authoritative: a real NODATA
+	if txt, err := c.TXT(ctx, "_mta-sts.example.test"); err != nil || len(txt) != 0 {
+		t.Errorf("NoData: TXT = %q, %v", txt, err)
+	}
+}

@@ -153,29 +153,70 @@ func (w *World) RemoveName(name string) {
 	}
 }
 
-// SetTXT replaces the TXT records at name, one record per value; a value
-// longer than 255 bytes is split into several character-strings of one
-// record. No values removes them. For records made of chosen
-// character-strings, use [World.AddRecords] or [World.SetRecords].
+// SetTXT replaces the TXT records at name, one record per value. A value
+// is the bytes of the record as published, any bytes at all (a tab, a quote,
+// a backslash, UTF-8, 0xFF): what a client decodes from the wire must be
+// exactly the value. A value longer than 255 bytes is split into
+// character-strings of 255 bytes (the last shorter). No values removes them.
 func (w *World) SetTXT(name string, values ...string) {
-	name = canon(name)
-	rrs := make([]dns.RR, 0, len(values))
+	records := make([][]string, 0, len(values))
 	for _, v := range values {
-		rrs = append(rrs, txtRR(name, v))
+		var parts []string
+		for len(v) > maxCharString {
+			parts = append(parts, v[:maxCharString])
+			v = v[maxCharString:]
+		}
+		records = append(records, append(parts, v))
+	}
+	w.SetTXTStrings(name, records...)
+}
+
+// SetTXTStrings replaces the TXT records at name, one record per element of
+// records, each made of the character-strings given, as raw bytes, so that
+// a test can split a record anywhere, even inside a token. A string longer
+// than 255 bytes, which no character-string can hold, is split as SetTXT
+// splits. No records removes them.
+func (w *World) SetTXTStrings(name string, records ...[]string) {
+	name = canon(name)
+	rrs := make([]dns.RR, 0, len(records))
+	for _, strs := range records {
+		txt := &dns.TXT{Hdr: hdr(name, dns.TypeTXT), Txt: make([]string, 0, len(strs))}
+		for _, s := range strs {
+			for len(s) > maxCharString {
+				txt.Txt = append(txt.Txt, presentTXT(s[:maxCharString]))
+				s = s[maxCharString:]
+			}
+			txt.Txt = append(txt.Txt, presentTXT(s))
+		}
+		rrs = append(rrs, txt)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.setLocked(name, dns.TypeTXT, rrs)
 }
 
-func txtRR(name, v string) dns.RR {
-	var parts []string
-	for len(v) > 255 {
-		parts = append(parts, v[:255])
-		v = v[255:]
+// maxCharString is the capacity of a DNS character-string (RFC 1035
+// section 3.3).
+const maxCharString = 255
+
+// presentTXT returns the raw bytes s in the presentation format that
+// miekg/dns keeps in dns.TXT.Txt and encodes onto the wire: a backslash and
+// a quote escaped, every byte outside printable ASCII as \DDD. Packing the
+// result gives s again, byte for byte.
+func presentTXT(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' || c == '"':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < ' ' || c > '~':
+			fmt.Fprintf(&b, "\\%03d", c)
+		default:
+			b.WriteByte(c)
+		}
 	}
-	parts = append(parts, v)
-	return &dns.TXT{Hdr: hdr(name, dns.TypeTXT), Txt: parts}
+	return b.String()
 }
 
 // SetAddrs replaces the A and AAAA records at name with addrs, each in the
@@ -282,6 +323,11 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 				}
 			case CNAMEOnly:
 				chase = false
+			case Referral:
+				m.Authoritative, answer = false, false
+				m.Ns = []dns.RR{&dns.NS{Hdr: hdr(name, dns.TypeNS), Ns: "ns1.delegated.invalid."}}
+			case Lame:
+				m.Authoritative, answer = false, false
 			}
 		}
 	}

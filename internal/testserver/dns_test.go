@@ -293,3 +293,19 @@ func TestDNSSetRecordsAndRemove(t *testing.T) {
 		t.Errorf("removed name: %v", r)
 	}
 }
+
+func TestDNSReferralAndLame(t *testing.T) {
+	w := Start(t)
+	w.SetTXT("_mta-sts.example.test", "v=STSv1; id=1")
+	w.Fault("_mta-sts.example.test", Referral)
+	r := mustExchange(t, w, "udp", "_mta-sts.example.test", dns.TypeTXT)
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || r.Authoritative || r.RecursionAvailable ||
+		len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeNS {
+		t.Errorf("referral: %v", r)
+	}
+	w.Fault("_mta-sts.example.test", Lame)
+	r = mustExchange(t, w, "udp", "_mta-sts.example.test", dns.TypeTXT)
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || r.Authoritative || r.RecursionAvailable || len(r.Ns) != 0 {
+		t.Errorf("lame: %v", r)
+	}
+}

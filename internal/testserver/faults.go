@@ -54,6 +54,14 @@ const (
 	// as a server not authoritative for the target does, leaving the chain
 	// (or loop) to the client.
 	CNAMEOnly
+	// Referral answers NOERROR with an empty answer section and NS
+	// records in the authority section, not authoritative and without
+	// recursion available: the answer of a server that delegates the name
+	// and will not resolve it. It says nothing of whether records exist.
+	Referral
+	// Lame answers NOERROR with nothing at all, not authoritative and
+	// without recursion available: a lame delegation.
+	Lame
 )
 
 func (DNSFault) layer() layer { return layerDNS }
@@ -75,6 +83,10 @@ func (f DNSFault) String() string {
 		return "Truncate"
 	case CNAMEOnly:
 		return "CNAMEOnly"
+	case Referral:
+		return "Referral"
+	case Lame:
+		return "Lame"
 	}
 	return fmt.Sprintf("DNSFault(%d)", int(f))
 }

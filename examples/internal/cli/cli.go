@@ -1,5 +1,5 @@
 // Package cli holds what the example commands share: the flags that point
-// them at a DNS, a set of roots and a policy port (DESIGN §7 spells them),
+// them at a DNS, a set of roots and a policy port (-dns, -ca, -https-port),
 // and turning those flags into a DNS client and a root pool.
 package cli
 
