@@ -102,8 +102,8 @@ func (s *DirStore) Get(ctx context.Context, domain string) (*Entry, error) {
 // read reads and decodes one file. Errors other than fs.ErrNotExist are
 // *fs.PathError values.
 //
-// It works on the raw descriptor: four system calls (open, fstat, read,
-// close), where os.File would add an lstat, two reads and the netpoller's
+// It works on the raw descriptor: four system calls (open, fstat, one
+// read, close), where os.File would add an lstat, two reads and the netpoller's
 // registration, which Range pays a million times at start. O_NONBLOCK
 // keeps a FIFO from blocking the open, O_NOFOLLOW refuses a symbolic
 // link, and fstat rejects anything but a regular file.
@@ -146,6 +146,12 @@ func (s *DirStore) read(name string) (*Entry, error) {
 			break
 		}
 		b = b[:len(b)+n]
+		if int64(len(b)) == st.Size {
+			// Files are replaced by rename, never written in place:
+			// this one is whole, and a read for the end would only
+			// cost a system call.
+			break
+		}
 		if len(b) == cap(b) {
 			if len(b) > MaxEncodedSize {
 				return nil, &fs.PathError{Op: "read", Path: name, Err: ErrTooLarge}
@@ -305,20 +311,28 @@ func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 
-	names := make(chan string, 256)
-	entries := make(chan *Entry, 256)
+	// Names and entries travel in batches: a channel operation per file
+	// would cost more than reading it.
+	const batch = 64
+	names := make(chan []string, rangeWorkers)
+	entries := make(chan []*Entry, rangeWorkers)
 	var listErr error
 	go func() {
 		defer close(names)
 		for {
 			des, err := d.ReadDir(1024)
-			for _, de := range des {
-				n := de.Name()
-				if !strings.HasSuffix(n, fileSuffix) || strings.HasPrefix(n, ".") {
-					continue
+			for len(des) > 0 {
+				chunk := des[:min(batch, len(des))]
+				des = des[len(chunk):]
+				ns := make([]string, 0, len(chunk))
+				for _, de := range chunk {
+					n := de.Name()
+					if strings.HasSuffix(n, fileSuffix) && !strings.HasPrefix(n, ".") {
+						ns = append(ns, n)
+					}
 				}
 				select {
-				case names <- n:
+				case names <- ns:
 				case <-rctx.Done():
 					return
 				}
@@ -334,13 +348,15 @@ func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
 	var wg sync.WaitGroup
 	for range rangeWorkers {
 		wg.Go(func() {
-			for name := range names {
-				e := s.rangeRead(name)
-				if e == nil {
-					continue
+			for ns := range names {
+				es := make([]*Entry, 0, len(ns))
+				for _, name := range ns {
+					if e := s.rangeRead(name); e != nil {
+						es = append(es, e)
+					}
 				}
 				select {
-				case entries <- e:
+				case entries <- es:
 				case <-rctx.Done():
 				}
 			}
@@ -351,10 +367,12 @@ func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
 		close(entries)
 	}()
 	stopped := false
-	for e := range entries { // drained to the end: no goroutine outlives Range
-		if !stopped && !f(e) {
-			stopped = true
-			stop()
+	for es := range entries { // drained to the end: no goroutine outlives Range
+		for _, e := range es {
+			if !stopped && !f(e) {
+				stopped = true
+				stop()
+			}
 		}
 	}
 	if stopped {
