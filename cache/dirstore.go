@@ -345,13 +345,15 @@ func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
 			}
 		}
 	}()
+	dirfd := int(d.Fd())
 	var wg sync.WaitGroup
 	for range rangeWorkers {
 		wg.Go(func() {
+			buf := make([]byte, MaxEncodedSize+1)
 			for ns := range names {
 				es := make([]*Entry, 0, len(ns))
 				for _, name := range ns {
-					if e := s.rangeRead(name); e != nil {
+					if e := s.rangeRead(dirfd, name, buf); e != nil {
 						es = append(es, e)
 					}
 				}
@@ -385,10 +387,11 @@ func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
 }
 
 // rangeRead reads the file name for Range: its entry, or nil (reported)
-// when it is no entry of its own name.
-func (s *DirStore) rangeRead(name string) *Entry {
+// when it is no entry of its own name. dirfd is the directory, buf a
+// buffer of MaxEncodedSize+1 bytes that the worker reuses.
+func (s *DirStore) rangeRead(dirfd int, name string, buf []byte) *Entry {
 	path := filepath.Join(s.Dir, name)
-	e, err := s.read(path)
+	e, err := readAt(dirfd, name, path, buf)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil // deleted since the directory was read
@@ -400,6 +403,48 @@ func (s *DirStore) rangeRead(name string) *Entry {
 		return nil
 	}
 	return e
+}
+
+// readAt is read for Range, which reads a million files at start: three
+// system calls per file (openat, one read, close). The read asks for one
+// byte more than an entry may have; a regular file gives less only at its
+// end, so that read is the whole file. What is not a regular file cannot
+// pass for an entry: O_NOFOLLOW refuses a symbolic link, a directory fails
+// to read, a FIFO opened with O_NONBLOCK reads empty, a device fills the
+// buffer; each is reported as the file of Get would be.
+func readAt(dirfd int, name, path string, buf []byte) (*Entry, error) {
+	const flags = syscall.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	fd, err := syscall.Openat(dirfd, name, flags, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Openat(dirfd, name, flags, 0)
+	}
+	switch {
+	case err == syscall.ENOENT:
+		return nil, fs.ErrNotExist
+	case err == syscall.ELOOP:
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
+	case err != nil:
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer syscall.Close(fd)
+	n, err := syscall.Read(fd, buf)
+	for err == syscall.EINTR {
+		n, err = syscall.Read(fd, buf)
+	}
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EISDIR:
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
+	case err != nil:
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	case n > MaxEncodedSize:
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrTooLarge}
+	}
+	// ParseEntry keeps nothing of buf: the worker reuses it.
+	e, err := ParseEntry(buf[:n])
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	return e, nil
 }
 
 // Clean removes the temporary files that a crash may have left in the
