@@ -264,7 +264,7 @@ func BenchmarkNewMillion(b *testing.B) {
 		}
 	}
 	after := time.Since(t)
-	if p.Loaded != n || p.Err != nil {
+	if p.Loaded < n || p.Err != nil {
 		b.Fatalf("warm: %+v", p)
 	}
 	b.ReportMetric(float64(newTook.Microseconds())/1000, "new-ms")
