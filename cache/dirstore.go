@@ -39,9 +39,10 @@ import (
 // and syncs the directory once. [DirStore.Range] reads and decodes with
 // four goroutines, streaming the directory in bounded memory.
 //
-// The directory is flat: one million files in one ext4 directory cost no
-// more per Get or Put than a thousand (docs/BENCHMARKS.md), so it is not
-// sharded, and an operator finds a domain's file by its name.
+// The directory is flat: in an ext4 directory of a million files, Get and
+// Range cost per file what they cost in one of a thousand
+// (docs/BENCHMARKS.md), so it is not sharded, and an operator finds a
+// domain's file by its name.
 //
 // The zero DirStore is not usable: Dir must be set. A DirStore may be used by
 // several goroutines at once, but not shared by processes that write the same

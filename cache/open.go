@@ -59,10 +59,11 @@ type Options struct {
 // What a crash can lose: the writes not yet committed. In count, at most
 // QueueSize pending writes plus one group (GroupSize) being committed:
 // 4 352 with the defaults. In time, a write waits only for the groups
-// ahead of it: when the store keeps up, the group being committed (about
-// 0.1 s for 256 entries of a DirStore on the project's test machine, a
-// millisecond for Redis on loopback), and at worst QueueSize/GroupSize + 1
-// groups (17 with the defaults, under 2 s on that machine). A committed
+// ahead of it: when the store keeps up, the group being committed (0.1 to
+// 0.25 s for 256 entries of a DirStore on the project's shared test
+// machine, a few milliseconds for Redis on loopback), and at worst
+// QueueSize/GroupSize + 1 groups (17 with the defaults, a few seconds on
+// that machine). A committed
 // write is never lost, and none is ever read torn. Memory is not
 // affected: entries are served from memory whatever the store does, and
 // one whose write was dropped or refused is written again the next time
