@@ -125,9 +125,11 @@ func ParseEntry(data []byte) (*Entry, error) {
 	if crc32.Checksum(env.Entry, castagnoli) != want {
 		return nil, corrupt("checksum mismatch")
 	}
-	var x encodedEntry
-	if err := json.Unmarshal(env.Entry, &x); err != nil {
-		return nil, corrupt("%w", err)
+	x, ok := quickEntry(env.Entry)
+	if !ok {
+		if err := json.Unmarshal(env.Entry, &x); err != nil {
+			return nil, corrupt("%w", err)
+		}
 	}
 	e := &Entry{
 		domain:  x.Domain,
