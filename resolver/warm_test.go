@@ -41,6 +41,13 @@ func (s hungStore) Put(ctx context.Context, e *cache.Entry) error {
 	return s.DirStore.Put(ctx, e)
 }
 
+func (s hungStore) PutMany(ctx context.Context, es []*cache.Entry) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.DirStore.PutMany(ctx, es)
+}
+
 func storedPolicy(t *testing.T, dir *cache.DirStore, d, id string, fetched time.Time) {
 	t.Helper()
 	p, _, err := policy.Parse([]byte("version: STSv1\nmode: enforce\nmx: " + goodMX + "\nmax_age: 86400\n"))
@@ -130,6 +137,9 @@ func TestVerdictDoesNotWaitForStoreWrite(t *testing.T) {
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("cold Check took %v with the store's writes hung", took)
+	}
+	if _, err := dir.Get(context.Background(), domain); err == nil {
+		t.Fatal("the policy reached the hung store before the verdict")
 	}
 	close(s.release)
 	r.Close()
