@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Parsers wrap them in a [*SyntaxError]; test with
@@ -30,25 +31,76 @@ var (
 
 	// Errors shared by both.
 	ErrBadExtension = errors.New("malformed extension")
+
+	// Malformed lines of a policy file that are common enough to be named;
+	// both wrap ErrBadLine.
+	ErrEmptyLine error = &lineError{"empty line: a policy file has none, not even at its end"}
+	ErrStrayCR   error = &lineError{"carriage return without a line feed"}
 )
+
+// lineError is a malformed line of a named kind.
+type lineError struct{ text string }
+
+func (e *lineError) Error() string { return e.text }
+
+// Unwrap returns ErrBadLine.
+func (e *lineError) Unwrap() error { return ErrBadLine }
 
 // SyntaxError reports where a record or policy file is invalid. Err is one of
 // the sentinel errors of this package.
 type SyntaxError struct {
 	Line int    // 1-based line of the policy file; 0 for a TXT record or the whole file
 	Key  string // the field concerned ("mode", "mx", an extension name), if known
-	Err  error
+	// Value is the offending value (or line), if there is one, cut after
+	// 64 bytes (then ending in "...").
+	Value string
+	// Record is true for an error in the _mta-sts TXT record, false for
+	// one in the policy file.
+	Record bool
+	Err    error
+
+	hasValue bool // Value is shown, even empty
 }
 
-// Error renders the error as "policy: line N: \"key\": reason".
+// maxValue bounds SyntaxError.Value.
+const maxValue = 64
+
+// valueError returns a *SyntaxError that quotes the bad value v.
+func valueError[T string | []byte](line int, key string, v T, err error) *SyntaxError {
+	s := string(v[:min(len(v), maxValue+utf8.UTFMax)])
+	if len(v) > maxValue {
+		n := maxValue
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "..."
+	}
+	return &SyntaxError{Line: line, Key: key, Value: s, Err: err, hasValue: true}
+}
+
+// Error renders the error as "policy: line N: \"key\": \"value\": reason",
+// each part when known; an error in the TXT record begins "_mta-sts
+// record: " instead.
 func (e *SyntaxError) Error() string {
-	return describe("policy: ", e.Line, e.Key, e.Err.Error())
+	prefix := "policy: "
+	if e.Record {
+		prefix = "_mta-sts record: "
+	}
+	b := appendWhere(make([]byte, 0, 96), prefix, e.Line, e.Key)
+	if e.hasValue || e.Value != "" {
+		b = strconv.AppendQuote(b, e.Value)
+		b = append(b, ": "...)
+	}
+	return string(append(b, e.Err.Error()...))
 }
 
 // describe renders prefix, then "line N: " and "\"key\": " when known, then
 // text.
 func describe(prefix string, line int, key, text string) string {
-	b := make([]byte, 0, 64)
+	return string(append(appendWhere(make([]byte, 0, 64), prefix, line, key), text...))
+}
+
+func appendWhere(b []byte, prefix string, line int, key string) []byte {
 	b = append(b, prefix...)
 	if line > 0 {
 		b = append(b, "line "...)
@@ -59,8 +111,7 @@ func describe(prefix string, line int, key, text string) string {
 		b = strconv.AppendQuote(b, key)
 		b = append(b, ": "...)
 	}
-	b = append(b, text...)
-	return string(b)
+	return b
 }
 
 // Unwrap returns the sentinel error, for errors.Is.

@@ -48,7 +48,7 @@ func ExampleParse_error() {
 	fmt.Println(err)
 	// Output:
 	// line 2 key mode true
-	// policy: line 2: "mode": mode must be enforce, testing or none
+	// policy: line 2: "mode": "Enforce": mode must be enforce, testing or none
 }
 
 func ExamplePolicy_String() {

@@ -80,7 +80,8 @@ const (
 // section 3.2:
 //
 //   - lines end in LF or CRLF, each on its own; the last may lack one; an
-//     empty line, a bare CR or a control character is an error;
+//     empty line (ErrEmptyLine), a CR without LF (ErrStrayCR) or a control
+//     character is an error;
 //   - each line is "key:" then optional white space and a value; trailing
 //     white space is ignored; keys are case-sensitive;
 //   - version (STSv1), mode and max_age are required, in any order; mx is
@@ -96,7 +97,8 @@ const (
 //     with a warning;
 //   - other keys are extensions: kept, with a warning.
 //
-// Errors are [*SyntaxError] values wrapping the sentinels of this package.
+// Errors are [*SyntaxError] values wrapping the sentinels of this package;
+// they quote the offending value, truncated.
 // Parse is safe on any input; callers fetching a policy should still cap the
 // body (RFC 8461 allows, and this project uses, 64 KiB). The returned policy
 // does not reference body.
@@ -117,7 +119,10 @@ func Parse(body []byte) (*Policy, []Warning, error) {
 		}
 		next := end + 1
 		if end > pos && body[end-1] == '\r' && end < len(body) {
-			end-- // CRLF; a CR without LF stays and fails as a control character
+			end-- // CRLF
+		}
+		if bytes.IndexByte(body[pos:end], '\r') >= 0 {
+			return nil, nil, &SyntaxError{Line: line, Err: ErrStrayCR}
 		}
 		if err := ps.line(line, pos, end); err != nil {
 			return nil, nil, err
@@ -134,16 +139,16 @@ func (ps *parser) line(n, lo, hi int) error {
 		hi--
 	}
 	if hi == lo {
-		return &SyntaxError{Line: n, Err: ErrBadLine}
+		return &SyntaxError{Line: n, Err: ErrEmptyLine}
 	}
 	colon := bytes.IndexByte(b[lo:hi], ':')
 	if colon < 0 {
-		return &SyntaxError{Line: n, Err: ErrBadLine}
+		return valueError(n, "", b[lo:hi], ErrBadLine)
 	}
 	colon += lo
 	key := b[lo:colon]
 	if !txtrec.IsExtName(key) {
-		return &SyntaxError{Line: n, Err: ErrBadLine}
+		return valueError(n, "", b[lo:hi], ErrBadLine)
 	}
 	vlo := colon + 1
 	for vlo < hi && txtrec.IsWSP(b[vlo]) {
@@ -157,7 +162,7 @@ func (ps *parser) line(n, lo, hi int) error {
 		}
 		ps.seen |= seenVersion
 		if string(value) != Version {
-			return &SyntaxError{Line: n, Key: keyVersion, Err: ErrBadVersion}
+			return valueError(n, keyVersion, value, ErrBadVersion)
 		}
 	case keyMode:
 		if ps.seen&seenMode != 0 {
@@ -166,7 +171,7 @@ func (ps *parser) line(n, lo, hi int) error {
 		ps.seen |= seenMode
 		m, err := ParseMode(string(value))
 		if err != nil {
-			return &SyntaxError{Line: n, Key: keyMode, Err: err}
+			return valueError(n, keyMode, value, err)
 		}
 		ps.mode = m
 	case keyMaxAge:
@@ -176,7 +181,7 @@ func (ps *parser) line(n, lo, hi int) error {
 		ps.seen |= seenMaxAge
 		v, ok := parseMaxAge(value)
 		if !ok {
-			return &SyntaxError{Line: n, Key: keyMaxAge, Err: ErrBadMaxAge}
+			return valueError(n, keyMaxAge, value, ErrBadMaxAge)
 		}
 		if v > MaxMaxAge {
 			v = MaxMaxAge
@@ -187,7 +192,7 @@ func (ps *parser) line(n, lo, hi int) error {
 		return ps.mxValue(n, vlo, hi)
 	default:
 		if !isPolicyExtValue(value) {
-			return &SyntaxError{Line: n, Key: string(key), Err: ErrBadExtension}
+			return valueError(n, string(key), value, ErrBadExtension)
 		}
 		if ps.hasExt(key) {
 			ps.warn(n, string(key), WarnDuplicateKey)
@@ -217,7 +222,7 @@ func (ps *parser) mxValue(n, lo, hi int) error {
 	}
 	ok, numeric := checkDomain(d)
 	if !ok {
-		return &SyntaxError{Line: n, Key: keyMX, Err: ErrBadMX}
+		return valueError(n, keyMX, v, ErrBadMX)
 	}
 	if numeric {
 		ps.warn(n, keyMX, WarnIPLiteral)

@@ -129,7 +129,7 @@ func TestParseManyExtensionsIsLinear(t *testing.T) {
 
 func TestSyntaxErrorMessage(t *testing.T) {
 	_, _, err := Parse([]byte("version: STSv1\nmode: Enforce\n"))
-	if got, want := err.Error(), `policy: line 2: "mode": mode must be enforce, testing or none`; got != want {
+	if got, want := err.Error(), `policy: line 2: "mode": "Enforce": mode must be enforce, testing or none`; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 	_, _, err = Parse([]byte("version: STSv1\nmode: enforce\nmax_age: 1\n"))

@@ -75,8 +75,11 @@ func ParseRecord(s string) (Record, error) {
 	for len(rest) > 0 {
 		// sts-field-delim = *WSP ";" *WSP
 		rest = txtrec.TrimWSP(rest)
-		if len(rest) == 0 || rest[0] != ';' {
-			return r, recordError("", ErrBadRecord)
+		if len(rest) == 0 {
+			return r, recordError("", ErrBadRecord) // white space at the end
+		}
+		if rest[0] != ';' {
+			return r, recordValueError("", rest, ErrBadRecord)
 		}
 		rest = txtrec.TrimWSP(rest[1:])
 		if len(rest) == 0 {
@@ -90,18 +93,18 @@ func ParseRecord(s string) (Record, error) {
 		rest = rest[end:]
 		eq := strings.IndexByte(field, '=')
 		if eq < 0 {
-			return r, recordError(field, ErrBadRecord)
+			return r, recordValueError("", field, ErrBadRecord)
 		}
 		key, value := field[:eq], field[eq+1:]
 		fields++
 		switch {
 		case key == "id" && !haveID:
 			if !isID(value) {
-				return r, recordError(key, ErrBadID)
+				return r, recordValueError(key, value, ErrBadID)
 			}
 			r.ID, haveID = value, true
 		case !txtrec.IsExtName(key) || !txtrec.IsExtValue(value):
-			return r, recordError(key, ErrBadExtension)
+			return r, recordValueError(key, value, ErrBadExtension)
 		case key == "id" || key == "v" || hasExtension(r.Extensions, key):
 			// A repeated field: the first occurrence wins (RFC 8461 §3.2).
 		default:
@@ -118,7 +121,14 @@ func ParseRecord(s string) (Record, error) {
 }
 
 func recordError(key string, err error) error {
-	return &SyntaxError{Key: key, Err: err}
+	return &SyntaxError{Key: key, Err: err, Record: true}
+}
+
+// recordValueError is recordError quoting the bad value.
+func recordValueError(key, value string, err error) error {
+	e := valueError(0, key, value, err)
+	e.Record = true
+	return e
 }
 
 func hasExtension(exts []Extension, key string) bool {

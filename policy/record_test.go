@@ -65,7 +65,7 @@ func TestParseRecordErrorsAreSyntaxErrors(t *testing.T) {
 	if !errors.As(err, &se) || se.Key != "id" || !errors.Is(err, ErrBadID) {
 		t.Fatalf("got %v, want *SyntaxError for key id wrapping ErrBadID", err)
 	}
-	if got, want := err.Error(), `policy: "id": id must be 1 to 32 letters or digits`; got != want {
+	if got, want := err.Error(), `_mta-sts record: "id": "###": id must be 1 to 32 letters or digits`; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }

@@ -52,6 +52,8 @@ var sentinels = map[string]error{
 	"ErrNotASCII":        ErrNotASCII,
 	"ErrEmpty":           ErrEmpty,
 	"ErrBadLine":         ErrBadLine,
+	"ErrEmptyLine":       ErrEmptyLine,
+	"ErrStrayCR":         ErrStrayCR,
 	"ErrMissingVersion":  ErrMissingVersion,
 	"ErrBadVersion":      ErrBadVersion,
 	"ErrMissingMode":     ErrMissingMode,

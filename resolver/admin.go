@@ -9,6 +9,9 @@ import (
 // particular order (see Entry.Expires).
 func (r *Resolver) Cached() iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
+		if r.cache == nil {
+			return
+		}
 		for e := range r.cache.All() {
 			if e.Policy() == nil {
 				continue
@@ -23,20 +26,30 @@ func (r *Resolver) Cached() iter.Seq[Entry] {
 // Purge forgets the cached policy of domain, in memory and in the Store.
 // The next delivery discovers the domain's policy afresh.
 func (r *Resolver) Purge(ctx context.Context, domain string) error {
+	if r.cache == nil {
+		return ErrNotInitialised
+	}
 	d, err := Normalize(domain)
 	if err != nil {
 		return err
 	}
 	r.failures.Remove(d)
 	r.noPolicy.Remove(d)
+	r.dnsFailing.Remove(d)
+	r.staleErrs.Remove(d)
 	return r.cache.Delete(ctx, d)
 }
 
 // PurgeAll forgets every cached policy, in memory and in the Store (for a
 // shared store, for the whole fleet).
 func (r *Resolver) PurgeAll(ctx context.Context) error {
+	if r.cache == nil {
+		return ErrNotInitialised
+	}
 	r.failures.Purge()
 	r.noPolicy.Purge()
+	r.dnsFailing.Purge()
+	r.staleErrs.Purge()
 	return r.cache.Purge(ctx)
 }
 
@@ -49,6 +62,9 @@ func (r *Resolver) PurgeAll(ctx context.Context) error {
 func (r *Resolver) Refresh(ctx context.Context, domain string) (*Entry, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
+	}
+	if r.cache == nil {
+		return nil, ErrNotInitialised
 	}
 	d, err := Normalize(domain)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // Action is what a sender does with one MX host of a domain.
 type Action uint8
 
-// The actions (DESIGN §5).
+// The actions (docs/ARCHITECTURE.md, "The delivery decision").
 const (
 	// Deliver: deliver to this MX host with the configuration of
 	// Decision.TLSConfig, which validates the host's certificate under the
@@ -57,7 +57,7 @@ const (
 	ReasonMatch        = "mx matches the policy"
 	ReasonNoPolicy     = "no policy"
 	ReasonModeNone     = "policy mode is none"
-	ReasonMismatch     = "mx does not match the policy"
+	ReasonMismatch     = "mx does not match the policy" // followed by the policy's patterns, see Decision.Reason
 	ReasonFetchFailed  = "policy could not be fetched"
 	ReasonTemporaryDNS = "_mta-sts lookup failed temporarily"
 	// ReasonGraceOver: the _mta-sts lookup has failed temporarily for
@@ -86,7 +86,11 @@ type Decision struct {
 	// applies, and reports that failure here (RFC 8461 section 6) unless
 	// the MX host fails the policy.
 	Result validate.ResultType
-	Reason string // one of the Reason constants: short, one line
+	// Reason is one of the Reason constants: short, one line. For an MX
+	// host that fails the policy it is ReasonMismatch followed by the
+	// policy's patterns, " (policy mx: a.example.com, *.example.net)",
+	// truncated after a few.
+	Reason string
 	// Err is the failure behind Result, Defer or ReasonGraceOver, if any:
 	// a *FetchError, a *DNSError, or the last failed refresh of a stale
 	// policy.
@@ -150,7 +154,7 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 
 // Check decides whether the sender may deliver mail for domain (the policy
 // domain: the recipient's domain, or the smart host's) to the MX host mx,
-// per RFC 8461 sections 4 and 5 and DESIGN §5. It is the one call an MTA
+// per RFC 8461 sections 4 and 5 (see docs/ARCHITECTURE.md). It is the one call an MTA
 // makes per delivery attempt; on a cache hit it costs no allocation.
 //
 // Under enforce, an MX host that fails a cached policy is refused only
@@ -173,6 +177,9 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, err error) {
 	if r.closed.Load() {
 		return Decision{}, ErrClosed
+	}
+	if r.cache == nil {
+		return Decision{}, ErrNotInitialised
 	}
 	// Cache keys are normal names, so a hit on the name as given proves
 	// it normal and saves normalising it (callers usually pass normal
@@ -271,9 +278,9 @@ func (r *Resolver) apply(d *Decision, e *cache.Entry, h string, src Source) {
 		d.Action, d.Reason, d.RequireTLS = Deliver, ReasonMatch, d.Mode == policy.ModeEnforce
 	case d.Mode == policy.ModeTesting:
 		// RFC 8461 section 5: deliver anyway, and report.
-		d.Action, d.Reason, d.Result = Deliver, ReasonMismatch, validate.ResultValidationFailure
+		d.Action, d.Reason, d.Result = Deliver, mismatchReason(p.MX), validate.ResultValidationFailure
 	default:
-		d.Action, d.Reason, d.Result = Refuse, ReasonMismatch, validate.ResultValidationFailure
+		d.Action, d.Reason, d.Result = Refuse, mismatchReason(p.MX), validate.ResultValidationFailure
 	}
 	if src == SourceStale && p.Mode != policy.ModeNone {
 		r.staleFailure(d, e)

@@ -48,3 +48,18 @@ func TestAddressLiteralHasNoPolicy(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAddressLiteral: an address literal is never also a domain name, and
+// the test never panics.
+func FuzzAddressLiteral(f *testing.F) {
+	for _, s := range []string{"[192.0.2.1]", "192.0.2.1", "[IPv6:2001:db8::1]", "2001:db8::1", "[fe80::1%eth0]", "example.com", "[", "]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if isAddressLiteral(s) {
+			if n, err := Normalize(s); err == nil {
+				t.Fatalf("%q is an address literal and the domain %q", s, n)
+			}
+		}
+	})
+}

@@ -84,6 +84,9 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) (*Entry, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
+	if r.cache == nil {
+		return nil, ErrNotInitialised
+	}
 	d, err := Normalize(domain)
 	if err != nil {
 		if isAddressLiteral(domain) {

@@ -63,6 +63,10 @@ type failure struct {
 // ErrClosed is returned by calls on a closed Resolver.
 var ErrClosed = errors.New("resolver: closed")
 
+// ErrNotInitialised is returned by calls on a Resolver that New did not
+// make, such as a zero Resolver{}: use New.
+var ErrNotInitialised = errors.New("resolver: not initialised (use New)")
+
 // Options configure a Resolver. Every field is optional; the zero value
 // gives a resolver that uses the system's name servers and root
 // certificates.
@@ -324,6 +328,9 @@ func New(opts Options) (*Resolver, error) {
 // Close returns when every goroutine the resolver started has stopped.
 // Calls after Close fail with ErrClosed. Close is idempotent.
 func (r *Resolver) Close() error {
+	if r.cancel == nil {
+		return nil // not made by New: nothing runs
+	}
 	r.mu.Lock()
 	r.closed.Store(true)
 	r.mu.Unlock()

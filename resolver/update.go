@@ -21,7 +21,7 @@ const (
 	// when the TXT lookup fails (section 10.2).
 	modeRevalidate
 	// modeMismatch: an MX host failed a cached enforce policy: check the
-	// TXT record before refusing, and fetch if the id changed (DESIGN §4).
+	// TXT record before refusing, and fetch if the id changed (RFC 8461 section 5.1).
 	modeMismatch
 	// modeForce: fetch whatever the id and any backoff (Resolver.Refresh).
 	modeForce
@@ -136,6 +136,12 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 	old := r.cache.Peek(domain)
 	if old != nil && (old.Policy() == nil || old.Expired(now)) {
 		old = nil // an expired policy must not be applied
+	}
+	if old != nil && mode == modeDiscover {
+		// The caller missed the cache just before another update put
+		// this policy there: it is as fresh as can be.
+		o.entry, o.source, o.id = old, cachedSource(old), old.ID()
+		return o
 	}
 	fctx := ctx
 	if old == nil {

@@ -1,5 +1,7 @@
 // Command lookup shows the MTA-STS policy of a domain and, for each MX host
-// given, the verdict a sender would apply.
+// given, the verdict a sender would apply. With no MX host given, it checks
+// the domain's own MX hosts, looked up through the same DNS (the domain
+// itself if it has none, nothing for a null MX).
 //
 //	lookup [-dns ADDR] [-ca FILE] [-https-port N] [-timeout D] [-json] DOMAIN [MX...]
 //
@@ -128,8 +130,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer r.Close()
+	wait := *timeout + margin(*timeout)
+	mxs := fs.Args()[1:]
+	if len(mxs) == 0 {
+		mxs = lookupMX(&world, domain, wait, stderr)
+	}
 
-	rep, code := lookup(r, domain, fs.Args()[1:], *timeout+margin(*timeout))
+	rep, code := lookup(r, domain, mxs, wait)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -140,6 +147,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printHuman(stdout, rep)
 	}
 	return code
+}
+
+// lookupMX returns the MX hosts of domain, most preferred first, as a sender
+// finds them: the domain itself when it has no MX records (RFC 5321
+// section 5.1), none for a null MX (RFC 7505). Failures are reported on
+// stderr; the hosts found are still checked.
+func lookupMX(world *cli.World, domain string, wait time.Duration, stderr io.Writer) []string {
+	c, err := world.DNSClient()
+	if err != nil {
+		fmt.Fprintln(stderr, "lookup: mx:", err)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	mxs, err := c.MX(ctx, domain)
+	if err != nil {
+		fmt.Fprintln(stderr, "lookup: mx:", err)
+		if len(mxs) == 0 {
+			return nil
+		}
+	}
+	if len(mxs) == 0 {
+		return []string{domain}
+	}
+	var hosts []string
+	for _, m := range mxs {
+		if m.Host != "" { // a null MX: the domain accepts no mail
+			hosts = append(hosts, m.Host)
+		}
+	}
+	return hosts
 }
 
 // margin is how much longer than the fetch's deadline the lookup waits: a
@@ -212,8 +250,12 @@ func printHuman(w io.Writer, rep *report) {
 	switch {
 	case rep.Policy != nil:
 		row("record", "v=STSv1; id="+rep.ID)
-		row("policy", fmt.Sprintf("%s, max_age %d (%s), %s", rep.Policy.Mode, rep.Policy.MaxAge,
-			age(rep.Policy.MaxAge), rep.Source))
+		mode := "mode " + rep.Policy.Mode
+		if rep.Policy.Mode == "none" {
+			mode += " (the domain has switched MTA-STS off)"
+		}
+		row("policy", fmt.Sprintf("%s, max_age %d (%s), %s, expires %s", mode, rep.Policy.MaxAge,
+			age(rep.Policy.MaxAge), rep.Source, rep.Expires))
 		if len(rep.Policy.MX) > 0 {
 			row("mx", strings.Join(rep.Policy.MX, ", "))
 		}
@@ -222,13 +264,13 @@ func printHuman(w io.Writer, rep *report) {
 		row("policy", "unknown: try again later")
 	case rep.Failure != "":
 		row("record", "v=STSv1; id="+rep.ID)
-		row("policy", "none in effect: "+rep.Failure)
+		row("policy", "no policy in effect: "+rep.Failure)
 		row("error", rep.err.Error())
 	case rep.err != nil:
-		row("policy", "none: "+rep.err.Error())
+		row("policy", "no policy: "+rep.err.Error())
 	default:
 		row("record", "none")
-		row("policy", "none: the domain publishes no _mta-sts record")
+		row("policy", "no policy: the domain publishes no _mta-sts record")
 	}
 	for _, warn := range rep.Warnings {
 		row("warning", warn)

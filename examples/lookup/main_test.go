@@ -15,7 +15,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestBinary builds the command and runs it against the loopback world,
-// once per exit status, checking the JSON contract of DESIGN §7.
+// once per exit status, checking its JSON contract (the package doc).
 func TestBinary(t *testing.T) {
 	bin := cmdtest.Build(t, "lookup")
 	w, base := cmdtest.World(t)

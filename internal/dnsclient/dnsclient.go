@@ -27,7 +27,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// MaxCNAMEHops bounds how many CNAMEs a lookup follows (DESIGN §3).
+// MaxCNAMEHops bounds how many CNAMEs a lookup follows, loops included.
 const MaxCNAMEHops = 8
 
 // DefaultTimeout bounds one query to one server when New is given 0.
