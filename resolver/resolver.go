@@ -207,7 +207,7 @@ type Events struct {
 	// reported from the cache's own goroutine.
 	StoreError func(err error)
 	// Warmed: the background loading of stored policies that New starts
-	// is over (see Resolver.Warming).
+	// is over (see Resolver.Warming). Not called without a Store.
 	Warmed func(cache.WarmProgress)
 	// TLSResult: a handshake configured by Decision.TLSConfig under a
 	// testing or enforce policy was validated; err is nil on success or a
