@@ -54,6 +54,8 @@ type TLSA struct {
 	// Secure is true when the answer, or the denial, was validated by
 	// DNSSEC all along its CNAME chain.
 	Secure bool
+	// TTL is the least time to live of the records, 0 if none.
+	TTL uint32
 }
 
 // TLSA looks up the TLSA records of the SMTP server host (its TLSA base
@@ -71,6 +73,9 @@ func (c *Client) TLSA(ctx context.Context, host string) (TLSA, error) {
 	for _, rr := range a.RRs {
 		if t, ok := rr.(*dns.TLSA); ok {
 			if r, err := dane.FromRR(t); err == nil {
+				if len(out.Records) == 0 || t.Hdr.Ttl < out.TTL {
+					out.TTL = t.Hdr.Ttl
+				}
 				out.Records = append(out.Records, r)
 			}
 		}
