@@ -4,20 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -25,8 +20,8 @@ import (
 // loopback port and checks its answers over the wire, then stops it with
 // SIGTERM.
 func TestBinary(t *testing.T) {
-	bin := cmdtest.Build(t, "postfix-policy")
-	w, world := cmdtest.World(t)
+	bin := buildBinary(t)
+	w, world := worldFlags(t)
 	add := func(d string, p testserver.Policy) {
 		if _, err := w.AddDomain(d, p); err != nil {
 			t.Fatal(err)
@@ -51,7 +46,7 @@ func TestBinary(t *testing.T) {
 			{"postfix testing.test", "NOTFOUND "},
 			{"postfix plain.test", "NOTFOUND "},
 			{"postfix broken.test", "NOTFOUND "},
-			{"postfix servfail.test", "TEMP "},
+			{"postfix servfail.test", tempPrefix + "servfail.test*"},
 			{"postfix [192.0.2.1]", "NOTFOUND "},
 			{"mtasts enforce.test", enforceReply},
 		}},
@@ -60,83 +55,40 @@ func TestBinary(t *testing.T) {
 			{"mtasts enforce.test", enforceReply},
 			{"postfix enforce.test", enforceReply},
 		}},
+		{"grace_negative", []string{"-listen", "127.0.0.1:0", "-dns-error-grace", "-1s"}, [][2]string{
+			{"postfix servfail.test", "NOTFOUND "},
+			{"postfix enforce.test", enforceReply},
+		}},
+		{"tlsrpt", []string{"-listen", "127.0.0.1:0", "-tlsrpt"}, [][2]string{
+			{"postfix enforce.test", enforceReply + " policy_type=sts policy_domain=enforce.test" +
+				" mx_host_pattern=mx1.enforce.test mx_host_pattern=*.mx.enforce.test" +
+				" { policy_string = version: STSv1 } { policy_string = mode: enforce }" +
+				" { policy_string = mx: mx1.enforce.test } { policy_string = mx: *.mx.enforce.test }" +
+				" { policy_string = max_age: 86400 }"},
+			{"postfix testing.test", "NOTFOUND "},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append([]string{"-timeout", "5s"}, world...), tc.args...)
-			cmd := exec.Command(bin, args...)
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var log syncBuffer
-			addrc := make(chan string, 1)
-			copied := make(chan struct{})
-			go func() {
-				defer close(copied)
-				listening := regexp.MustCompile(`msg=listening addr=(\S+)`)
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					log.Write(append(sc.Bytes(), '\n'))
-					if m := listening.FindSubmatch(sc.Bytes()); m != nil {
-						addrc <- string(m[1])
-					}
-				}
-				io.Copy(io.Discard, stderr)
-			}()
-			stopped := false
-			defer func() {
-				if !stopped {
-					cmd.Process.Kill()
-					<-copied
-					cmd.Wait()
-				}
-			}()
-			var addr string
-			select {
-			case addr = <-addrc:
-			case <-time.After(20 * time.Second):
-				t.Fatalf("no listening line; stderr:\n%s", log.String())
-			}
+			p := start(t, bin, args...)
 			network := "tcp"
-			if addr == sock {
+			if p.addr == sock {
 				network = "unix"
-			} else if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
-				t.Fatalf("listening on %q", addr)
+			} else if host, _, _ := net.SplitHostPort(p.addr); host != "127.0.0.1" {
+				t.Fatalf("listening on %q", p.addr)
 			}
-			nc, err := net.DialTimeout(network, addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			nc.SetDeadline(time.Now().Add(20 * time.Second))
-			c := &client{t: t, nc: nc, br: bufio.NewReader(nc)}
+			c := dialNet(t, network, p.addr)
 			for _, q := range tc.queries {
-				if got := c.query(q[0]); got != q[1] {
+				if got := c.query(q[0]); !replyMatches(got, q[1]) {
 					t.Errorf("%q: got %q, want %q", q[0], got, q[1])
 				}
 			}
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			waited := make(chan error, 1)
-			go func() { <-copied; waited <- cmd.Wait() }()
-			select {
-			case err := <-waited:
-				stopped = true
-				if err != nil {
-					t.Errorf("exit: %v; stderr:\n%s", err, log.String())
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatalf("did not stop on SIGTERM; stderr:\n%s", log.String())
-			}
+			p.stop()
 			if !c.closed() {
 				t.Error("connection left open after exit")
 			}
-			if !strings.Contains(log.String(), "msg=stopped") {
-				t.Errorf("no stopped line; stderr:\n%s", log.String())
+			if !strings.Contains(p.log.String(), "msg=stopped") {
+				t.Errorf("no stopped line; stderr:\n%s", p.log.String())
 			}
 			if network == "unix" {
 				if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
@@ -150,6 +102,18 @@ func TestBinary(t *testing.T) {
 	}
 }
 
+// dialNet is dial on network "tcp" or "unix".
+func dialNet(t testing.TB, network, addr string) *client {
+	t.Helper()
+	nc, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	return &client{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
 // TestUsage: bad flags exit 64 without listening.
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{
@@ -161,6 +125,15 @@ func TestUsage(t *testing.T) {
 		{"-max-conns", "0"},
 		{"-https-port", "70000"},
 		{"-ca", "/nonexistent/ca.pem"},
+		{"-socket-mode", "999"},
+		{"-socket-mode", "01777"},
+		{"-socket-group", "no-such-group-here"},
+		{"-metrics", "192.0.2.1:9100"},
+		{"-metrics", "nohostport"},
+		{"-cache-dir", "/tmp/x", "-redis", "redis://127.0.0.1:1/0"},
+		{"-redis", "http://127.0.0.1/"},
+		{"-overrides", "/nonexistent/overrides"},
+		{"-log", "/nonexistent/dir/log"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(t.Context(), append([]string{"-listen", "127.0.0.1:0"}, args...), &stderr); code != exitUsage {

@@ -16,7 +16,7 @@ import (
 )
 
 // benchConns is the number of client connections of the benchmarks, as in
-// DESIGN §8.
+// docs/BENCHMARKS.md.
 const benchConns = 16
 
 // quietLog discards everything below errors.
@@ -76,7 +76,7 @@ func hammer(b *testing.B, network, addr string, n int, req, want func(i int) []b
 }
 
 // BenchmarkCacheHit: 16 connections asking for one cached enforce policy
-// (DESIGN §8 target: at least 130 k queries/s), over TCP on loopback and
+// (target in docs/BENCHMARKS.md: at least 130 k queries/s), over TCP on loopback and
 // over a Unix socket.
 func BenchmarkCacheHit(b *testing.B) {
 	w := testserver.Start(b)
@@ -144,7 +144,7 @@ func floor(b *testing.B, network, addr string) {
 
 // BenchmarkCold: 16 connections asking for domains never seen, each a
 // whole discovery (TXT, A, TLS, GET, parse) against the loopback world
-// (DESIGN §8 target: at least 1500 queries/s).
+// (target in docs/BENCHMARKS.md: at least 1500 queries/s).
 func BenchmarkCold(b *testing.B) {
 	w := testserver.Start(b)
 	reqs, replies := make([][]byte, b.N), make([][]byte, b.N)

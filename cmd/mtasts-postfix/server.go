@@ -61,10 +61,59 @@ type Server struct {
 	// that fails too). Default DefaultMaxConns.
 	MaxConns int
 
-	// Log receives what happens. Default: slog.Default().
+	// Log receives what happens. Default: slog.Default(). Every request
+	// is logged at debug level; failures and policy changes at info or
+	// above, once each.
 	Log *slog.Logger
 
+	// TLSRPT appends to OK replies the attributes Postfix 3.10 and later
+	// read for TLSRPT (see appendTLSRPT).
+	TLSRPT bool
+
+	// DNSErrorGrace is how long a domain whose _mta-sts lookups fail
+	// temporarily is answered TEMP (Postfix defers the mail) before it is
+	// answered NOTFOUND (delivered without MTA-STS): 0 gives
+	// DefaultDNSErrorGrace, GraceForever answers TEMP for ever, a negative
+	// value NOTFOUND at once.
+	DNSErrorGrace time.Duration
+
+	// Overrides, if set, returns the operator's exception for a domain:
+	// resolver.Skip answers NOTFOUND without a lookup, resolver.ForceEnforce
+	// answers a testing policy as enforce. It is called on every request.
+	Overrides func(domain string) resolver.Override
+
+	// Metrics, if set, counts what the server does.
+	Metrics *Metrics
+
 	warnedMap atomic.Bool // a request for another map name was logged
+	initOnce  sync.Once
+	graceT    *graceTracker
+	debugOn   bool
+}
+
+// init sets what the server derives from its fields once.
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		g := s.DNSErrorGrace
+		if g == 0 {
+			g = DefaultDNSErrorGrace
+		}
+		s.graceT = newGraceTracker(g, nil)
+		s.debugOn = s.log().Enabled(context.Background(), slog.LevelDebug)
+	})
+}
+
+func (s *Server) grace() *graceTracker { s.init(); return s.graceT }
+
+// debug reports whether debug lines are logged, so that the hot path
+// builds none when they are not.
+func (s *Server) debug() bool { s.init(); return s.debugOn }
+
+func (s *Server) override(domain string) resolver.Override {
+	if s.Overrides == nil {
+		return 0
+	}
+	return s.Overrides(domain)
 }
 
 func (s *Server) mapName() string {
@@ -96,8 +145,9 @@ func orDefault(d, def time.Duration) time.Duration {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.Lookuper == nil {
 		ln.Close()
-		return errors.New("postfix-policy: Server.Lookuper is nil")
+		return errors.New("mtasts-postfix: Server.Lookuper is nil")
 	}
+	s.init()
 	maxConns := s.MaxConns
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
@@ -159,12 +209,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		conns[c] = struct{}{}
 		wg.Add(1)
 		mu.Unlock()
+		s.Metrics.connOpened()
 		go func() {
 			defer wg.Done()
 			c.serve(lookupCtx)
 			mu.Lock()
 			delete(conns, c)
 			mu.Unlock()
+			s.Metrics.connClosed()
 		}()
 	}
 }
