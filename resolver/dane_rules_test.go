@@ -88,7 +88,16 @@ func TestDANERules(t *testing.T) {
 			if err != nil || d.DANEStatus != tc.status || d.Action != tc.action {
 				t.Fatalf("Check = %v %v (%s, %s, %v), %v; want %v %v", d.DANEStatus, d.Action, d.Reason, d.DANEWhy(), d.Err, err, tc.status, tc.action)
 			}
+			if d.DANEStatus != DANENone && d.PolicyType() != "tlsa" {
+				t.Errorf("PolicyType = %q; want tlsa", d.PolicyType())
+			}
+			if want := tc.base; want != "" && d.PolicyDomain() != want {
+				t.Errorf("PolicyDomain = %q; want %q", d.PolicyDomain(), want)
+			}
 			if tc.action == Refuse {
+				if d.PolicyDomain() != tc.mx {
+					t.Errorf("PolicyDomain = %q; want %q", d.PolicyDomain(), tc.mx)
+				}
 				if d.Result != validate.ResultDNSSECInvalid || validate.ResultOf(d.Err) != validate.ResultDNSSECInvalid {
 					t.Errorf("Result %q, Err %v; want dnssec-invalid", d.Result, d.Err)
 				}

@@ -189,6 +189,21 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 	return validate.TLSConfig(p, d.MX, base, opts)
 }
 
+// PolicyDomain returns the policy-domain of the TLS-RPT result for this
+// decision (RFC 8460 section 4.4): under PolicyType "tlsa" the TLSA base
+// domain (the MX host itself when the TLSA lookup failed), else the
+// policy domain, Domain. With PolicyType and, for "tlsa",
+// Decision.DANE.PolicyStrings(), it fills a tlsrpt.Result.
+func (d *Decision) PolicyDomain() string {
+	if d.PolicyType() == "tlsa" {
+		if d.DANE != nil {
+			return d.DANE.Base()
+		}
+		return d.MX
+	}
+	return d.Domain
+}
+
 // daneTLSConfig is TLSConfigReport under DANE: the TLSA records decide.
 func (d *Decision) daneTLSConfig(base *tls.Config, report func(error)) *tls.Config {
 	opts := dane.Options{Names: d.daneNames, Report: report}
