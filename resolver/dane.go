@@ -76,6 +76,9 @@ const (
 	maxDANEHosts    = 10000
 )
 
+// daneKey is the key of the DANE cache: the domain and the MX host.
+type daneKey struct{ domain, mx string }
+
 // daneHost is what DANE says of one (domain, MX host): cached.
 type daneHost struct {
 	status DANEStatus
@@ -132,12 +135,12 @@ func (d *Decision) DANEWhy() string { return d.daneWhy }
 // daneFor returns what DANE says of MX host mx of domain, from the cache
 // or from the DNS (one lookup per host at a time).
 func (r *Resolver) daneFor(ctx context.Context, domain, mx string) *daneHost {
-	key := domain + "\x00" + mx
+	key := daneKey{domain, mx}
 	now := r.clock()
 	if h, ok := r.daneHosts.Get(key); ok && now.Before(h.until) {
 		return h
 	}
-	ch := r.group.DoChan("dane\x00"+key, func() (any, error) {
+	ch := r.group.DoChan("dane\x00"+domain+"\x00"+mx, func() (any, error) {
 		if !r.start() {
 			return nil, ErrClosed
 		}

@@ -177,3 +177,23 @@ func TestDANEOffByDefault(t *testing.T) {
 		t.Errorf("%d TLSA queries with DANE off", n)
 	}
 }
+
+// TestDANECacheHitAllocs: with DANE on, a Check whose policy and DANE
+// status are cached allocates nothing either.
+func TestDANECacheHitAllocs(t *testing.T) {
+	w, r := newTest(t, func(o *Options) { o.DNSSEC = true })
+	w.SetSecure("test", true)
+	if _, err := w.AddDomain("signed.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.signed.test"}, MaxAge: 86400}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetTLSA("mx.signed.test", eeRecord(t, w, "mx.signed.test")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if d, err := r.Check(ctx, "signed.test", "mx.signed.test"); err != nil || d.DANEStatus != DANESecure {
+		t.Fatalf("Check = %v, %v", d.DANEStatus, err)
+	}
+	if n := testing.AllocsPerRun(100, func() { r.Check(ctx, "signed.test", "mx.signed.test") }); n != 0 {
+		t.Errorf("%v allocations per cached Check under DANE; want 0", n)
+	}
+}

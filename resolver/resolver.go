@@ -226,7 +226,7 @@ type Resolver struct {
 	clock      func() time.Time
 	dns        *dnsclient.Client
 	sec        *dnsclient.Client               // dns in DNSSEC mode, nil unless Options.DNSSEC
-	daneHosts  *lru.Cache[string, *daneHost]   // domain NUL mx → DANE status, until when
+	daneHosts  *lru.Cache[daneKey, *daneHost]  // DANE status of an MX host of a domain, until when
 	mxSec      *lru.Cache[string, *mxSecurity] // domain → MX RRset security, until when
 	fetch      *fetcher
 	group      singleflight.Group
@@ -305,7 +305,7 @@ func New(opts Options) (*Resolver, error) {
 	r.dns = dnsclient.New(opts.DNS, opts.DNSTimeout)
 	if opts.DNSSEC {
 		r.sec = r.dns.WithDNSSEC()
-		r.daneHosts, _ = lru.New[string, *daneHost](maxDANEHosts)
+		r.daneHosts, _ = lru.New[daneKey, *daneHost](maxDANEHosts)
 		r.mxSec, _ = lru.New[string, *mxSecurity](maxDANEHosts)
 	}
 	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.FetchTimeout, opts.Proxy)
