@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -268,4 +269,37 @@ func minTTL(rrs []dns.RR) uint32 {
 
 func ttlOf(ttl uint32) time.Duration {
 	return min(max(time.Duration(ttl)*time.Second, daneMinTTL), daneMaxTTL)
+}
+
+// ErrDANEOff is returned by Resolver.DANE when Options.DNSSEC is not set.
+var ErrDANEOff = errors.New("resolver: DANE is off (Options.DNSSEC not set)")
+
+// DANE returns what DANE alone says of MX host mx of domain, without
+// MTA-STS: the status, and for DANESecure and DANEUnusable the validated
+// TLSA records. It shares Check's cache. A Postfix policy server uses it
+// to answer "dane-only" for a next hop whose MX hosts are DANE-secured,
+// letting Postfix do the DANE handshake itself. It fails only when
+// Options.DNSSEC is not set (ErrDANEOff), the resolver is closed, or mx or
+// domain is not a host name; a failed lookup is DANEBogus, with the
+// *validate.Error (dnssec-invalid) as the error.
+func (r *Resolver) DANE(ctx context.Context, domain, mx string) (DANEStatus, *dane.Set, error) {
+	if r.closed.Load() {
+		return DANENone, nil, ErrClosed
+	}
+	if r.sec == nil {
+		return DANENone, nil, ErrDANEOff
+	}
+	d, err := Normalize(domain)
+	if err != nil {
+		return DANENone, nil, err
+	}
+	h, err := Normalize(mx)
+	if err != nil {
+		return DANENone, nil, err
+	}
+	st := r.daneFor(ctx, d, h)
+	if st.status == DANEBogus {
+		return DANEBogus, nil, dane.NewError(h, dane.ErrDNSSECInvalid, st.err)
+	}
+	return st.status, st.set, nil
 }

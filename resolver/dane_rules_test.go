@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"testing"
 	"time"
 
@@ -195,5 +196,30 @@ func TestDANECacheHitAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { r.Check(ctx, "signed.test", "mx.signed.test") }); n != 0 {
 		t.Errorf("%v allocations per cached Check under DANE; want 0", n)
+	}
+}
+
+// TestDANEAlone: Resolver.DANE answers without MTA-STS, and only with
+// DANE on.
+func TestDANEAlone(t *testing.T) {
+	w, r := newTest(t, func(o *Options) { o.DNSSEC = true })
+	w.SetSecure("test", true)
+	w.SetMX("signed.test", "mx.signed.test", "bad.signed.test")
+	w.SetAddrs("mx.signed.test", w.IP())
+	w.SetAddrs("bad.signed.test", w.IP())
+	if err := w.SetTLSA("mx.signed.test", eeRecord(t, w, "mx.signed.test")); err != nil {
+		t.Fatal(err)
+	}
+	w.Fault("_25._tcp.bad.signed.test", testserver.Bogus(0))
+	ctx := context.Background()
+	if s, set, err := r.DANE(ctx, "signed.test", "MX.signed.test."); err != nil || s != DANESecure || len(set.PolicyStrings()) != 1 {
+		t.Errorf("DANE(mx) = %v, %v, %v", s, set, err)
+	}
+	if s, _, err := r.DANE(ctx, "signed.test", "bad.signed.test"); s != DANEBogus || validate.ResultOf(err) != validate.ResultDNSSECInvalid {
+		t.Errorf("DANE(bad) = %v, %v", s, err)
+	}
+	_, off := newTest(t)
+	if _, _, err := off.DANE(ctx, "signed.test", "mx.signed.test"); !errors.Is(err, ErrDANEOff) {
+		t.Errorf("DANE with DNSSEC off: %v", err)
 	}
 }
