@@ -103,9 +103,6 @@ func (r *Resolver) applyDANE(ctx context.Context, d *Decision) {
 	if d.Reason == ReasonAddressLiteral {
 		return
 	}
-	if _, err := Normalize(d.MX); err != nil {
-		return
-	}
 	h := r.daneFor(ctx, d.Domain, d.MX)
 	d.DANEStatus = h.status
 	switch h.status {
@@ -137,8 +134,7 @@ func (d *Decision) DANEWhy() string { return d.daneWhy }
 // or from the DNS (one lookup per host at a time).
 func (r *Resolver) daneFor(ctx context.Context, domain, mx string) *daneHost {
 	key := daneKey{domain, mx}
-	now := r.clock()
-	if h, ok := r.daneHosts.Get(key); ok && now.Before(h.until) {
+	if h, ok := r.daneHosts.Get(key); ok && h.until.UnixNano() > r.hotNow() {
 		return h
 	}
 	ch := r.group.DoChan("dane\x00"+domain+"\x00"+mx, func() (any, error) {

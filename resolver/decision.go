@@ -256,15 +256,17 @@ func (d *Decision) daneTLSConfig(base *tls.Config, report func(error)) *tls.Conf
 // TXT lookup and ctx done while the policy is fetched (a failed fetch for
 // this delivery, see the package documentation), is a Decision.
 func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, err error) {
-	err = r.checkSTS(ctx, &dec, domain, mx)
-	if r.sec != nil && err == nil {
+	var isHost bool
+	err = r.checkSTS(ctx, &dec, domain, mx, &isHost)
+	if r.sec != nil && err == nil && isHost {
 		r.applyDANE(ctx, &dec)
 	}
 	return dec, err
 }
 
 // checkSTS is Check under MTA-STS alone.
-func (r *Resolver) checkSTS(ctx context.Context, dec *Decision, domain, mx string) error {
+// isHost is set when mx is a host name.
+func (r *Resolver) checkSTS(ctx context.Context, dec *Decision, domain, mx string, isHost *bool) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
@@ -288,6 +290,7 @@ func (r *Resolver) checkSTS(ctx context.Context, dec *Decision, domain, mx strin
 		e = r.cachedEntry(d)
 	}
 	h, err := Normalize(mx)
+	*isHost = err == nil
 	if err != nil {
 		h = mx // not a host name (an address, a single label): it matches no policy
 	}
