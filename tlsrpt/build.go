@@ -2,7 +2,10 @@ package tlsrpt
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +26,9 @@ type ReportOptions struct {
 	ContactInfo string
 	// UniqueID, letters and digits only, tells apart the reports of
 	// several sending MTAs that share a contact-info domain: it goes into
-	// report ids and file names. Optional.
+	// report ids (and, through the Reporter, file names), so that each
+	// node's report-id is unique per day. Default: DefaultNodeID of
+	// ContactInfo, which differs from host to host.
 	UniqueID string
 }
 
@@ -47,22 +52,46 @@ func (o ReportOptions) check() error {
 // "<date>.<policy domain>[.<unique id>]@<submitter>"), so that a report
 // rebuilt after a restart is recognisably the same one.
 func (r *Recorder) Reports(day time.Time, o ReportOptions) ([]*Report, error) {
+	return r.build(day, "", o)
+}
+
+// Report builds the report of one policy domain (any form) for the UTC
+// day that contains day, as Reports does; nil, nil if it has no counts.
+func (r *Recorder) Report(day time.Time, domain string, o ReportOptions) (*Report, error) {
+	d, ok := canonDomain(domain)
+	if !ok {
+		return nil, &DomainError{Name: domain}
+	}
+	reps, err := r.build(day, d, o)
+	if err != nil || len(reps) == 0 {
+		return nil, err
+	}
+	return reps[0], nil
+}
+
+// build builds the reports of day, for domain only if it is not "".
+func (r *Recorder) build(day time.Time, domain string, o ReportOptions) ([]*Report, error) {
 	if err := o.check(); err != nil {
 		return nil, err
+	}
+	if o.UniqueID == "" {
+		o.UniqueID = DefaultNodeID(o.ContactInfo)
 	}
 	d := dayOf(day)
 	if d >= dayOf(r.clock()) {
 		return nil, fmt.Errorf("tlsrpt: %s: %w", dayTime(d).Format(time.DateOnly), ErrDayNotOver)
 	}
 	type section struct {
-		key policyKey
-		pr  PolicyReport
+		key  policyKey
+		text string
+		pr   PolicyReport
 	}
 	byDomain := make(map[string][]section)
 	r.mu.Lock()
+	r.expire(dayOf(r.clock()))
 	for k, c := range r.policies {
-		if k.day == d {
-			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.report(k)})
+		if k.day == d && (domain == "" || k.domain == domain) {
+			byDomain[k.domain] = append(byDomain[k.domain], section{k, c.text, c.report(k, r.maxGroups)})
 		}
 	}
 	r.mu.Unlock()
@@ -78,7 +107,7 @@ func (r *Recorder) Reports(day time.Time, o ReportOptions) ([]*Report, error) {
 	for _, dom := range domains {
 		secs := byDomain[dom]
 		slices.SortFunc(secs, func(a, b section) int {
-			return cmp.Or(cmp.Compare(a.key.typ, b.key.typ), cmp.Compare(a.key.text, b.key.text))
+			return cmp.Or(cmp.Compare(a.key.typ, b.key.typ), cmp.Compare(a.text, b.text))
 		})
 		rep := &Report{
 			OrganizationName: o.OrganizationName,
@@ -109,31 +138,20 @@ func reportID(day time.Time, domain, unique, submitter string) string {
 	return b.String()
 }
 
-// report renders the counts of k; r.mu is held.
-func (c *counts) report(k policyKey) PolicyReport {
-	pr := PolicyReport{
+// report renders the counts of k with at most max failure details; r.mu
+// is held.
+func (c *counts) report(k policyKey, max int) PolicyReport {
+	details, _ := c.details(max)
+	return PolicyReport{
 		Policy: AppliedPolicy{
 			Type:         k.typ,
 			PolicyString: append([]string{}, c.lines...),
 			Domain:       k.domain,
 			MXHost:       append([]string{}, c.mx...),
 		},
-		Summary: Summary{TotalSuccessful: jsonInt(c.success), TotalFailure: jsonInt(c.failure)},
+		Summary:        Summary{TotalSuccessful: jsonInt(c.success), TotalFailure: jsonInt(c.failure)},
+		FailureDetails: details,
 	}
-	for fk, g := range c.groups {
-		pr.FailureDetails = append(pr.FailureDetails, FailureDetail{
-			ResultType:            fk.result,
-			SendingMTAIP:          fk.sending,
-			ReceivingMXHostname:   fk.mx,
-			ReceivingMXHelo:       fk.helo,
-			ReceivingIP:           fk.receiving,
-			FailedSessionCount:    jsonInt(g.n),
-			AdditionalInformation: g.info,
-			FailureReasonCode:     fk.reason,
-		})
-	}
-	slices.SortFunc(pr.FailureDetails, compareDetails)
-	return pr
 }
 
 func compareDetails(a, b FailureDetail) int {
@@ -149,4 +167,14 @@ func compareDetails(a, b FailureDetail) int {
 
 func jsonInt(n uint64) int64 {
 	return int64(min(n, maxJSONInt))
+}
+
+// DefaultNodeID returns the node id that [Recorder.Reports] uses when
+// ReportOptions.UniqueID is empty: 10 hex digits of a hash of the host
+// name and contact, the same in every run of one configuration on one
+// host, different on another host that shares the contact domain.
+func DefaultNodeID(contact string) string {
+	host, _ := os.Hostname()
+	h := sha256.Sum256([]byte(host + "\x00" + contact))
+	return hex.EncodeToString(h[:5])
 }

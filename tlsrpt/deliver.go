@@ -57,7 +57,7 @@ type SenderOptions struct {
 	// Sign DKIM-signs a message before it goes to Mail. RFC 8460 section 3
 	// requires a DKIM signature by the reporting domain, without "l=",
 	// covering the TLS-Report-Domain and TLS-Report-Submitter headers:
-	// signing is the caller's, this package has no DKIM. Nil: unsigned.
+	// [DKIM.Sign] does that (a Reporter sets it). Nil: unsigned.
 	Sign func(msg []byte) ([]byte, error)
 	// From is the address reports are mailed from. Default: the report's
 	// contact-info.
@@ -183,24 +183,35 @@ func NewSender(opts SenderOptions) *Sender {
 }
 
 // DeliveryError reports a report that no destination accepted, after
-// every attempt: Errs has the last error of each destination.
+// every attempt: Errs has the last error of each destination. Permanent
+// is true when every destination failed permanently (see ErrPermanent):
+// then Deliver stopped at once, and errors.Is(err, ErrPermanent) holds.
 type DeliveryError struct {
-	Attempts int
-	Errs     map[string]error // by rua URI
+	Attempts  int
+	Errs      map[string]error // by rua URI
+	Permanent bool
 }
 
 // Error summarises the failures.
 func (e *DeliveryError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tlsrpt: %v after %d attempts", ErrNotDelivered, e.Attempts)
+	if e.Permanent {
+		b.WriteString(" (permanent)")
+	}
 	for _, uri := range slices.Sorted(maps.Keys(e.Errs)) {
 		fmt.Fprintf(&b, "; %s: %v", uri, e.Errs[uri])
 	}
 	return b.String()
 }
 
-// Unwrap returns ErrNotDelivered.
-func (e *DeliveryError) Unwrap() error { return ErrNotDelivered }
+// Unwrap returns ErrNotDelivered, and ErrPermanent if Permanent.
+func (e *DeliveryError) Unwrap() []error {
+	if e.Permanent {
+		return []error{ErrNotDelivered, ErrPermanent}
+	}
+	return []error{ErrNotDelivered}
+}
 
 // Deliver sends rep, gzipped, to every destination of rec, and returns
 // nil as soon as an attempt has had at least one accepted (a 2xx answer
@@ -231,16 +242,12 @@ func (s *Sender) Deliver(ctx context.Context, rep *Report, rec Record) error {
 	attempt := 0
 	for attempt < s.opts.MaxAttempts {
 		attempt++
-		accepted := false
-		for _, uri := range pending {
-			if err := s.deliverOne(ctx, rep, body, uri); err != nil {
-				errs[uri] = err
-			} else {
-				accepted = true
-			}
-		}
-		if accepted {
+		var accepted bool
+		if accepted, pending = s.try(ctx, rep, body, pending, errs); accepted {
 			return nil
+		}
+		if len(pending) == 0 {
+			return &DeliveryError{Attempts: attempt, Errs: errs, Permanent: true}
 		}
 		if attempt == s.opts.MaxAttempts || !s.opts.Clock().Add(wait).Before(deadline) {
 			break
@@ -255,6 +262,25 @@ func (s *Sender) Deliver(ctx context.Context, rep *Report, rec Record) error {
 		wait *= 2
 	}
 	return &DeliveryError{Attempts: attempt, Errs: errs}
+}
+
+// try makes one attempt at each of uris, and reports whether one accepted
+// the report; if none did, it returns those worth another attempt, and
+// sets errs[uri] to each failure.
+func (s *Sender) try(ctx context.Context, rep *Report, body []byte, uris []string, errs map[string]error) (bool, []string) {
+	next := make([]string, 0, len(uris))
+	for _, uri := range uris {
+		switch err := s.deliverOne(ctx, rep, body, uri); {
+		case err == nil:
+			return true, nil
+		case isPermanent(err):
+			errs[uri] = err // not tried again
+		default:
+			errs[uri] = err
+			next = append(next, uri)
+		}
+	}
+	return false, next
 }
 
 func (s *Sender) deliverOne(ctx context.Context, rep *Report, body []byte, uri string) error {
@@ -292,14 +318,14 @@ func (s *Sender) post(ctx context.Context, uri string, body []byte) error {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("tlsrpt: POST %s: %s", uri, resp.Status)
+		return &HTTPError{URI: uri, StatusCode: resp.StatusCode, Status: resp.Status}
 	}
 	return nil
 }
 
 func (s *Sender) mail(ctx context.Context, rep *Report, body []byte, to string) error {
 	if s.opts.Mail == nil {
-		return fmt.Errorf("tlsrpt: no Mail function for %s", to)
+		return fmt.Errorf("tlsrpt: %s: %w", to, errNoMail)
 	}
 	from := s.opts.From
 	if from == "" {
@@ -319,7 +345,7 @@ func (s *Sender) mail(ctx context.Context, rep *Report, body []byte, to string) 
 
 // mailtoAddress returns the address of a mailto URI: the part before any
 // "?" or "#", percent-decoded, which must be one ASCII local@domain address:
-// see isLocalPart, and a domain name.
+// see isLocalPart, and a domain name. The error wraps ErrUnusableURI.
 func mailtoAddress(uri string) (string, error) {
 	addr := uri[len("mailto:"):]
 	if i := strings.IndexAny(addr, "?#"); i >= 0 {
@@ -327,11 +353,14 @@ func mailtoAddress(uri string) (string, error) {
 	}
 	addr, err := url.PathUnescape(addr)
 	at := strings.LastIndexByte(addr, '@')
-	if err != nil || at <= 0 || at == len(addr)-1 || !isLocalPart(addr[:at]) {
-		return "", fmt.Errorf("tlsrpt: %w: mailto address in %q", ErrBadURI, uri)
+	switch {
+	case err != nil || at <= 0 || at == len(addr)-1:
+		return "", fmt.Errorf("tlsrpt: %w: %q: not local@domain", ErrUnusableURI, uri)
+	case !isLocalPart(addr[:at]):
+		return "", fmt.Errorf("tlsrpt: %w: %q: not one address with an ASCII local part", ErrUnusableURI, uri)
 	}
 	if _, ok := canonDomain(addr[at+1:]); !ok {
-		return "", fmt.Errorf("tlsrpt: %w: mailto domain in %q", ErrBadURI, uri)
+		return "", fmt.Errorf("tlsrpt: %w: %q: the domain is not a host name", ErrUnusableURI, uri)
 	}
 	return addr, nil
 }
@@ -391,6 +420,9 @@ func message(rep *Report, gz []byte, from, to string, date time.Time, unique str
 	h("TLS-Report-Submitter", submitter)
 	h("Message-ID", "<"+rep.ReportID+">")
 	h("MIME-Version", "1.0")
+	// RFC 8689: deliver despite any TLS policy, as RFC 8460 section 3
+	// requires of report mail.
+	h("TLS-Required", "No")
 	h("Content-Type", `multipart/report; report-type="tlsrpt";`+"\r\n"+` boundary="`+mw.Boundary()+`"`)
 	b.WriteString("\r\nThis is a multipart message in MIME format.\r\n")
 

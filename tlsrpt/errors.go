@@ -3,6 +3,8 @@ package tlsrpt
 import (
 	"errors"
 	"strconv"
+
+	"github.com/emersion/go-smtp"
 )
 
 // Sentinel errors of the record parser. [ParseRecord] and [ParseTXT] wrap
@@ -60,3 +62,86 @@ type DomainError struct {
 func (e *DomainError) Error() string {
 	return "tlsrpt: invalid domain name " + strconv.Quote(e.Name)
 }
+
+// Errors of [Recorder.Record], wrapped in a [*ResultError]: test with
+// [errors.Is].
+var (
+	// ErrBadResult: an invalid domain, policy type or result type.
+	ErrBadResult = errors.New("invalid result")
+	// ErrNoPolicy: a result of type sts or tlsa that carries no policy
+	// (an sts policy fetch failure needs none).
+	ErrNoPolicy = errors.New("no policy for policy type")
+	// ErrBadTLSA: a TLSA record that is not in presentation form
+	// ("3 1 1 0123ABCD...").
+	ErrBadTLSA = errors.New("TLSA record not in presentation form")
+)
+
+// ResultError reports a result that [Recorder.Record] refused: nothing of
+// it was counted.
+type ResultError struct {
+	Field string // "domain", "type", "result-type", "policy-string"
+	Value string
+	Err   error // ErrBadResult, ErrNoPolicy or ErrBadTLSA
+}
+
+// Error renders the error as `tlsrpt: result "field" "value": reason`.
+func (e *ResultError) Error() string {
+	return "tlsrpt: result " + strconv.Quote(e.Field) + " " + strconv.Quote(e.Value) + ": " + e.Err.Error()
+}
+
+// Unwrap returns the sentinel error, for errors.Is.
+func (e *ResultError) Unwrap() error { return e.Err }
+
+// ErrUnusableURI is wrapped by the errors of [Record].Unusable and of a
+// delivery to such a URI: a syntactically valid mailto URI whose address
+// this package cannot send to (a domain literal, two addresses, a
+// non-ASCII domain).
+var ErrUnusableURI = errors.New("unusable rua URI")
+
+// ErrPermanent marks a delivery failure that no retry can cure: a 5xx
+// SMTP reply, an unusable mailto address, an HTTPS answer of 4xx other
+// than 408 and 429. A Mail function marks its own with [Permanent].
+var ErrPermanent = errors.New("permanent failure")
+
+// Permanent returns err marked as permanent: errors.Is(result,
+// ErrPermanent) is true, and errors.Is/As still find err.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() []error { return []error{ErrPermanent, e.err} }
+
+// isPermanent reports whether a delivery error is one no retry can cure.
+func isPermanent(err error) bool {
+	if errors.Is(err, ErrPermanent) || errors.Is(err, ErrUnusableURI) || errors.Is(err, ErrBadURI) || errors.Is(err, errNoMail) {
+		return true
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code >= 500 && se.Code <= 599
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.StatusCode >= 400 && he.StatusCode <= 499 && he.StatusCode != 408 && he.StatusCode != 429
+	}
+	return false
+}
+
+// HTTPError is the answer of an https destination that did not accept a
+// report: any status but 2xx.
+type HTTPError struct {
+	URI        string
+	StatusCode int
+	Status     string
+}
+
+// Error names the destination and the status.
+func (e *HTTPError) Error() string { return "tlsrpt: POST " + e.URI + ": " + e.Status }
+
+var errNoMail = errors.New("no Mail function for mailto destinations")

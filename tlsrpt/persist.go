@@ -1,6 +1,7 @@
 package tlsrpt
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ var ErrBadSnapshot = errors.New("invalid recorder snapshot")
 
 type snapshot struct {
 	Version int             `json:"version"`
+	ID      string          `json:"id,omitempty"` // random, so that Restore of the same snapshot twice adds once
 	Entries []snapshotEntry `json:"entries"`
 }
 
@@ -40,10 +42,10 @@ type snapshotEntry struct {
 
 // Snapshot returns every count the recorder holds, as JSON, for Restore.
 func (r *Recorder) Snapshot() ([]byte, error) {
-	s := snapshot{Version: snapshotVersion, Entries: []snapshotEntry{}}
+	s := snapshot{Version: snapshotVersion, ID: rand.Text(), Entries: []snapshotEntry{}}
 	r.mu.Lock()
 	for k, c := range r.policies {
-		pr := c.report(k)
+		pr := c.report(k, 2*r.maxGroups)
 		s.Entries = append(s.Entries, snapshotEntry{
 			Day:       dayTime(k.day).Format(time.DateOnly),
 			Policy:    pr.Policy,
@@ -60,6 +62,8 @@ func (r *Recorder) Snapshot() ([]byte, error) {
 // Restore adds the counts of a Snapshot to those of r (so that results
 // recorded before a restore are kept). It checks the whole snapshot
 // first: on error, nothing is added. The limits of Options apply.
+// Restore is idempotent: a snapshot restored once already (each has an
+// id of its own) adds nothing the second time.
 func (r *Recorder) Restore(data []byte) error {
 	var s snapshot
 	if err := json.Unmarshal(data, &s); err != nil {
@@ -69,9 +73,11 @@ func (r *Recorder) Restore(data []byte) error {
 		return fmt.Errorf("tlsrpt: %w: version %d", ErrBadSnapshot, s.Version)
 	}
 	type item struct {
-		key policyKey
-		pt  policyText
-		e   *snapshotEntry
+		day    int64
+		domain string
+		typ    PolicyType
+		pt     policyText
+		e      *snapshotEntry
 	}
 	items := make([]item, 0, len(s.Entries))
 	for i := range s.Entries {
@@ -90,14 +96,23 @@ func (r *Recorder) Restore(data []byte) error {
 		}
 		e.Failure = max(e.Failure, grouped) // the summary counts every failure
 		pt := newPolicyText(e.Policy.PolicyString, e.Policy.MXHost)
-		items = append(items, item{policyKey{day: dayOf(day), domain: dom, typ: e.Policy.Type, text: pt.text}, pt, e})
+		items = append(items, item{dayOf(day), dom, e.Policy.Type, pt, e})
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if s.ID != "" {
+		if r.restored[s.ID] {
+			return nil
+		}
+		if r.restored == nil {
+			r.restored = make(map[string]bool)
+		}
+		r.restored[s.ID] = true
+	}
 	for _, it := range items {
-		c := r.entry(it.key, it.pt)
+		c, why := r.entry(it.day, it.domain, it.typ, it.pt, false)
 		if c == nil {
-			r.dropped += it.e.Success + it.e.Failure
+			*why += it.e.Success + it.e.Failure
 			continue
 		}
 		c.success += it.e.Success
@@ -112,7 +127,7 @@ func (r *Recorder) Restore(data []byte) error {
 				reason:    d.FailureReasonCode,
 			}
 			fk.mx, _ = canonDomain(d.ReceivingMXHostname)
-			c.addGroup(fk, uint64(d.FailedSessionCount), d.AdditionalInformation, r.maxGroups)
+			r.addGroup(c, fk, uint64(d.FailedSessionCount), cleanInfo(d.AdditionalInformation))
 		}
 	}
 	return nil

@@ -4,6 +4,9 @@ import (
 	"github.com/mtasts-go/mtasts/internal/txtrec"
 
 	"context"
+	"errors"
+	"net"
+	"slices"
 	"strings"
 )
 
@@ -22,10 +25,21 @@ type Record struct {
 	// Ignored are the syntactically valid URIs of other schemes ("http:",
 	// "ftp:"), which the RFC does not support and reports are not sent to.
 	Ignored []string
+	// Unusable are the syntactically valid mailto URIs whose address
+	// this package cannot send to ("mailto:a@[192.0.2.1]", two addresses
+	// in one), with the reason; reports go to the other URIs (RFC 8460
+	// section 3 accepts any syntactically valid record).
+	Unusable []UnusableURI
 	// Extensions are the fields that RFC 8460 does not define, in order;
 	// a repeated name is kept once, with its first value. "RUA=" is such a
 	// field: the record's keys are case-sensitive.
 	Extensions []Extension
+}
+
+// UnusableURI is a rua URI that is valid but cannot be used, and why.
+type UnusableURI struct {
+	URI string
+	Err error // wraps ErrUnusableURI
 }
 
 // Extension is a key=value field of a record that RFC 8460 does not define.
@@ -91,9 +105,10 @@ func ParseTXT(txts []string) (Record, error) {
 // optional trailing ";". At least one rua field is required; each holds one
 // or more URIs separated by "," and optional white space, in which ",",
 // "!" and ";" must be percent-encoded. URIs of schemes other than https and
-// mailto are kept in Record.Ignored; a record left with no https or mailto
-// URI is an error (ErrNoUsableURI), returned with the Record parsed, whose
-// Ignored and Extensions say what it holds. Other fields are extensions.
+// mailto are kept in Record.Ignored, mailto URIs whose address cannot be
+// used in Record.Unusable; a record left with no usable URI is an error
+// (ErrNoUsableURI), returned with the Record parsed, whose Ignored,
+// Unusable and Extensions say what it holds. Other fields are extensions.
 //
 // Errors are [*SyntaxError] values wrapping ErrNoRecord, ErrNotASCII,
 // ErrBadRecord, ErrMissingRUA, ErrBadURI, ErrNoUsableURI or
@@ -171,10 +186,13 @@ func (r *Record) parseRUA(s string) (string, error) {
 		}
 		uri := s[:end]
 		supported, err := checkURI(uri)
-		if err != nil {
-			return "", syntaxError("rua", uri, err)
-		}
 		switch {
+		case errors.Is(err, ErrUnusableURI):
+			if !slices.ContainsFunc(r.Unusable, func(u UnusableURI) bool { return u.URI == uri }) {
+				r.Unusable = append(r.Unusable, UnusableURI{URI: uri, Err: err})
+			}
+		case err != nil:
+			return "", syntaxError("rua", uri, err)
 		case !supported:
 			r.Ignored = appendNew(r.Ignored, uri)
 		default:
@@ -208,7 +226,7 @@ func hasExtension(exts []Extension, key string) bool {
 }
 
 // String renders the record in canonical form: "v=TLSRPTv1; rua=" and the
-// URIs of RUA and Ignored separated by ",", then the extensions as
+// URIs of RUA, Unusable and Ignored separated by ",", then the extensions as
 // "; key=value". For a record that ParseRecord returned, ParseRecord of the
 // result gives an equal Record.
 func (r Record) String() string {
@@ -221,10 +239,19 @@ func (r Record) String() string {
 		}
 		b.WriteString(u)
 	}
-	for i, u := range r.Ignored {
-		if i > 0 || len(r.RUA) > 0 {
+	n := len(r.RUA)
+	for _, u := range r.Unusable {
+		if n > 0 {
 			b.WriteByte(',')
 		}
+		n++
+		b.WriteString(u.URI)
+	}
+	for _, u := range r.Ignored {
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
 		b.WriteString(u)
 	}
 	for _, e := range r.Extensions {
@@ -237,9 +264,10 @@ func (r Record) String() string {
 }
 
 // Equal reports whether r and o have the same URIs and extensions, in the
-// same order.
+// same order (the reasons of Unusable are not compared).
 func (r Record) Equal(o Record) bool {
 	return equalStrings(r.RUA, o.RUA) && equalStrings(r.Ignored, o.Ignored) &&
+		slices.EqualFunc(r.Unusable, o.Unusable, func(a, b UnusableURI) bool { return a.URI == b.URI }) &&
 		len(r.Extensions) == len(o.Extensions) && func() bool {
 		for i := range r.Extensions {
 			if r.Extensions[i] != o.Extensions[i] {
@@ -260,4 +288,25 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// NetResolver is a [TXTResolver] over a net.Resolver (nil: the system's):
+// a name that does not exist, or has no TXT record, gives no strings and
+// no error.
+type NetResolver struct {
+	Resolver *net.Resolver
+}
+
+// TXT looks up the TXT records at name.
+func (n NetResolver) TXT(ctx context.Context, name string) ([]string, error) {
+	r := n.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	txts, err := r.LookupTXT(ctx, name)
+	var de *net.DNSError
+	if errors.As(err, &de) && de.IsNotFound {
+		return nil, nil
+	}
+	return txts, err
 }

@@ -17,6 +17,7 @@ const (
 	DefaultMaxFailureGroups = 1000
 	DefaultMaxPolicies      = 10000
 	DefaultMaxPolicyBytes   = 16 << 20
+	DefaultMaxGroupsTotal   = 100_000
 )
 
 // maxMemo bounds the memory of rendered policies, keyed by pointer.
@@ -55,9 +56,13 @@ type Result struct {
 	// ReasonCode is a short TLS error code or message (RFC 8460 asks for
 	// one with certificate-not-trusted and validation-failure).
 	ReasonCode string
-	// AdditionalInfo is a URI with more information; the first one of
-	// each group of failures is kept.
+	// AdditionalInfo is an absolute URI with more information; the first
+	// one of each group of failures is kept.
 	AdditionalInfo string
+	// MailFrom is the envelope sender of the message the session carried,
+	// if known. A [Reporter] leaves out the sessions that carry its own
+	// reports (RFC 8460 section 3: they SHOULD NOT be counted).
+	MailFrom string
 }
 
 // Options configure a [Recorder]. The zero value works.
@@ -79,6 +84,21 @@ type Options struct {
 	// texts of failure details capped at 255 bytes each, the memory of a
 	// Recorder is bounded by these three limits.
 	MaxPolicyBytes int
+	// MaxGroupsTotal bounds the failure groups of all entries together;
+	// failures beyond it still count in their summary. Default
+	// DefaultMaxGroupsTotal. With the texts of a group capped (about
+	// 1.8 KB at most), it bounds the memory of failure details.
+	MaxGroupsTotal int
+	// RecordStatus, if set, says whether a policy domain publishes a
+	// TLS-RPT record; known is false while that is not known yet, and the
+	// function should then start a lookup without waiting for it (the
+	// [Reporter] does, through a cache). It is called with the
+	// recorder's lock held, once per new (day, domain, policy) entry, so
+	// that domains that publish no record cannot crowd out those that do:
+	// a domain known to publish none takes no entry (its results count
+	// in Stats().NoRecord), and domains not yet known take at most half
+	// of MaxPolicies. Call [Recorder.Resolved] with each answer.
+	RecordStatus func(domain string) (publishes, known bool)
 }
 
 // Recorder counts session results per policy domain, policy and UTC day,
@@ -86,34 +106,47 @@ type Options struct {
 // Record takes one short critical section and allocates only for the first
 // result of a new group.
 type Recorder struct {
-	clock       func() time.Time
-	maxGroups   int
-	maxPolicies int
-	maxBytes    int
+	clock          func() time.Time
+	maxGroups      int
+	maxPolicies    int
+	maxBytes       int
+	maxGroupsTotal int
 
 	mu        sync.Mutex
 	policies  map[policyKey]*counts
 	memo      map[*policy.Policy]policyText
-	dropped   uint64
-	textBytes int // of the policies' texts kept in entries
+	pids      map[string]uint64 // policy text → id
+	pidRefs   map[uint64]int    // entries using each id
+	nextPID   uint64
+	tlsaMemo  map[string]string // TLSA record as given → presentation form, "" if invalid
+	stats     Stats
+	status    func(string) (bool, bool)
+	unknown   int             // entries of domains whose record status is not known
+	textBytes int             // of the policies' texts kept in entries
+	groups    int             // failure groups of all entries
+	restored  map[string]bool // ids of the snapshots restored
+	lastDay   int64           // the newest day seen; older days are expired from it
 }
 
 type policyKey struct {
 	day    int64 // days since 1970-01-01 UTC
 	domain string
 	typ    PolicyType
-	text   string // the lines and the mx hosts, joined
+	pid    uint64 // the policy's text, interned (hashing the text cost half of Record); 0 for none
 }
 
 type policyText struct {
 	text      string
 	lines, mx []string
+	pid       uint64 // if known; 0 when not interned yet (or no text)
 }
 
 type counts struct {
+	text             string // the policy's key text: lines, NUL, mx
 	lines, mx        []string
 	success, failure uint64
 	ungrouped        uint64 // failures beyond the group cap
+	unknown          bool   // admitted before the domain's record status was known
 	groups           map[failureKey]group
 }
 
@@ -131,12 +164,17 @@ type group struct {
 // NewRecorder returns an empty recorder.
 func NewRecorder(opts Options) *Recorder {
 	r := &Recorder{
-		clock:       opts.Clock,
-		maxGroups:   opts.MaxFailureGroups,
-		maxPolicies: opts.MaxPolicies,
-		maxBytes:    opts.MaxPolicyBytes,
-		policies:    make(map[policyKey]*counts),
-		memo:        make(map[*policy.Policy]policyText),
+		clock:          opts.Clock,
+		maxGroups:      opts.MaxFailureGroups,
+		maxPolicies:    opts.MaxPolicies,
+		maxBytes:       opts.MaxPolicyBytes,
+		status:         opts.RecordStatus,
+		maxGroupsTotal: opts.MaxGroupsTotal,
+		policies:       make(map[policyKey]*counts),
+		memo:           make(map[*policy.Policy]policyText),
+		pids:           make(map[string]uint64),
+		pidRefs:        make(map[uint64]int),
+		tlsaMemo:       make(map[string]string),
 	}
 	if r.clock == nil {
 		r.clock = time.Now
@@ -150,27 +188,58 @@ func NewRecorder(opts Options) *Recorder {
 	if r.maxBytes <= 0 {
 		r.maxBytes = DefaultMaxPolicyBytes
 	}
+	if r.maxGroupsTotal <= 0 {
+		r.maxGroupsTotal = DefaultMaxGroupsTotal
+	}
 	return r
 }
 
-// Record counts one result in the current UTC day. A result with an
-// invalid domain, an invalid type or result type is dropped (see
-// [Recorder.Dropped]), as are results for a new policy once
-// Options.MaxPolicies entries exist.
-func (r *Recorder) Record(res Result) {
+// Record counts one result in the current UTC day. A result that is not
+// valid is refused with a [*ResultError] and counted in Stats().Invalid:
+// an invalid domain, policy type or result type; a policy type of sts
+// without a policy (unless the result is an sts policy fetch failure) or
+// of tlsa without records; a TLSA record not in presentation form. An
+// MTA-STS policy of mode none is recorded as no-policy-found (RFC 8461
+// section 5 treats it as no policy). An AdditionalInfo that is not an
+// absolute URI of at most 1024 bytes is left out (never cut) and counted
+// in Stats().InfoDropped. Results for a new (domain, policy) beyond the
+// limits of Options are dropped and counted (Stats().OverLimit).
+//
+// Record does not block on I/O and, once a group exists, allocates
+// nothing for an sts, no-policy-found or failure result.
+func (r *Recorder) Record(res Result) error {
+	_, err := r.record(&res, nil)
+	return err
+}
+
+// record counts res, and reports whether it was kept; if so and j is not
+// nil, *j is set to the journal entry that replays it.
+func (r *Recorder) record(res *Result, j *journalEntry) (bool, error) {
 	domain, ok := canonDomain(res.Domain)
-	typ := res.Type
+	if !ok {
+		return false, r.invalid("domain", res.Domain, ErrBadResult)
+	}
+	typ, pol := res.Type, res.Policy
+	if typ == PolicyTLSA {
+		pol = nil
+	}
+	if pol != nil && pol.Mode == policy.ModeNone && (typ == "" || typ == PolicySTS) {
+		typ, pol = PolicyNone, nil
+	}
 	if typ == "" {
 		typ = PolicyNone
-		if res.Policy != nil || isSTSFailure(res.ResultType) {
+		if pol != nil || isSTSFailure(res.ResultType) {
 			typ = PolicySTS
 		}
 	}
-	if !ok || !typ.Valid() || res.ResultType != "" && !res.ResultType.Valid() {
-		r.mu.Lock()
-		r.dropped++
-		r.mu.Unlock()
-		return
+	switch {
+	case !typ.Valid():
+		return false, r.invalid("type", string(typ), ErrBadResult)
+	case res.ResultType != "" && !res.ResultType.Valid():
+		return false, r.invalid("result-type", string(res.ResultType), ErrBadResult)
+	case typ == PolicySTS && pol == nil && len(res.PolicyString) == 0 && !isSTSFailure(res.ResultType),
+		typ == PolicyTLSA && len(res.PolicyString) == 0:
+		return false, r.invalid("policy-string", "", ErrNoPolicy)
 	}
 	var fk failureKey
 	if res.ResultType != "" {
@@ -185,61 +254,57 @@ func (r *Recorder) Record(res Result) {
 			fk.mx, _ = canonDomain(res.ReceivingMX) // invalid: left out
 		}
 	}
+	info := res.AdditionalInfo
+	infoBad := info != "" && res.ResultType != "" && !isAbsoluteURI(info)
+	if infoBad {
+		info = ""
+	}
 	day := dayOf(r.clock())
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.expire(day)
 	var pt policyText
-	if res.Policy != nil {
-		pt = r.policyText(res.Policy)
-	} else if len(res.PolicyString) > 0 || len(res.MXHost) > 0 {
+	switch {
+	case typ == PolicyNone:
+	case pol != nil:
+		pt = r.policyText(pol)
+	case typ == PolicyTLSA:
+		var bad string
+		if pt, bad = r.tlsaText(res.PolicyString, res.MXHost); bad != "" {
+			r.stats.Invalid++
+			return false, &ResultError{Field: "policy-string", Value: bad, Err: ErrBadTLSA}
+		}
+	default:
 		pt = newPolicyText(res.PolicyString, res.MXHost)
 	}
-	c := r.entry(policyKey{day: day, domain: domain, typ: typ, text: pt.text}, pt)
+	c, why := r.entry(day, domain, typ, pt, true)
 	if c == nil {
-		r.dropped++
-		return
+		*why++
+		return false, nil
+	}
+	if infoBad {
+		r.stats.InfoDropped++
+	}
+	if j != nil {
+		*j = journalEntry{Op: "r", Day: day, Domain: domain, Type: typ, Text: pt.text, Result: res.ResultType,
+			Send: fk.sending, Recv: fk.receiving, MX: fk.mx, HELO: fk.helo, Reason: fk.reason, Info: info}
 	}
 	if res.ResultType == "" {
 		c.success++
-		return
+		return true, nil
 	}
 	c.failure++
-	c.addGroup(fk, 1, capText(res.AdditionalInfo), r.maxGroups)
+	r.addGroup(c, fk, 1, info)
+	return true, nil
 }
 
-// entry returns the counts for k, creating them from pt if there is room;
-// r.mu is held.
-func (r *Recorder) entry(k policyKey, pt policyText) *counts {
-	c := r.policies[k]
-	if c == nil {
-		if len(r.policies) >= r.maxPolicies || r.textBytes+len(pt.text) > r.maxBytes {
-			return nil
-		}
-		c = &counts{lines: pt.lines, mx: pt.mx}
-		r.policies[k] = c
-		r.textBytes += len(pt.text)
-	}
-	return c
-}
-
-// addGroup adds n failures to the failure details of group k, or to the
-// ungrouped ones when there are max groups already. The caller counts them
-// in the total.
-func (c *counts) addGroup(k failureKey, n uint64, info string, max int) {
-	g, ok := c.groups[k]
-	if !ok {
-		if len(c.groups) >= max {
-			c.ungrouped += n
-			return
-		}
-		if c.groups == nil {
-			c.groups = make(map[failureKey]group)
-		}
-		g.info = info
-	}
-	g.n += n
-	c.groups[k] = g
+// invalid counts a refused result and returns its error.
+func (r *Recorder) invalid(field, value string, err error) error {
+	r.mu.Lock()
+	r.stats.Invalid++
+	r.mu.Unlock()
+	return &ResultError{Field: field, Value: value, Err: err}
 }
 
 // policyText renders p once per pointer; r.mu is held.
@@ -249,9 +314,19 @@ func (r *Recorder) policyText(p *policy.Policy) policyText {
 	}
 	if len(r.memo) >= maxMemo {
 		clear(r.memo)
+		for text, pid := range r.pids { // ids no entry uses
+			if r.pidRefs[pid] == 0 {
+				delete(r.pids, text)
+			}
+		}
 	}
 	lines := strings.Split(strings.TrimSuffix(p.String(), "\r\n"), "\r\n")
 	pt := newPolicyText(lines, slices.Clone(p.MX))
+	if pid, ok := r.pids[pt.text]; ok {
+		pt.pid = pid
+	} else {
+		pt.pid = r.intern(pt.text)
+	}
 	r.memo[p] = pt
 	return pt
 }
@@ -294,18 +369,45 @@ func capText(s string) string {
 	return s[:n]
 }
 
-// Dropped returns how many results were not counted: invalid ones, and
-// those beyond Options.MaxPolicies.
+// Stats counts what a [Recorder] did not keep. Each count only grows.
+type Stats struct {
+	// Invalid results were refused by Record (see [ResultError]).
+	Invalid uint64
+	// OverLimit results were dropped for want of room: a new (day,
+	// domain, policy) entry beyond Options.MaxPolicies or MaxPolicyBytes.
+	OverLimit uint64
+	// InfoDropped additional-information values were left out of a
+	// failure detail, not being an absolute URI of at most 1024 bytes.
+	InfoDropped uint64
+	// NoRecord sessions were not kept, their domain publishing no
+	// TLS-RPT record (see Options.RecordStatus).
+	NoRecord uint64
+	// Expired sessions were forgotten unreported: their day ended more
+	// than 48 hours ago.
+	Expired uint64
+}
+
+// Stats returns what the recorder did not keep.
+func (r *Recorder) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// Dropped returns how many results were not counted: invalid ones,
+// those beyond the limits of Options, and those of domains that publish
+// no record (Stats().Invalid + OverLimit + NoRecord).
 func (r *Recorder) Dropped() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.dropped
+	return r.stats.Invalid + r.stats.OverLimit + r.stats.NoRecord
 }
 
 // Days returns the UTC days (at 00:00:00Z) that have results, oldest
 // first.
 func (r *Recorder) Days() []time.Time {
 	r.mu.Lock()
+	r.expire(dayOf(r.clock()))
 	var days []int64
 	for k := range r.policies {
 		days = append(days, k.day)
@@ -325,18 +427,24 @@ func (r *Recorder) Days() []time.Time {
 // day's reports are delivered (or given up on).
 func (r *Recorder) Forget(day time.Time, domains ...string) {
 	d := dayOf(day)
-	want := make(map[string]bool, len(domains))
+	if len(domains) == 0 {
+		r.forget(d, "")
+	}
 	for _, s := range domains {
 		if c, ok := canonDomain(s); ok {
-			want[c] = true
+			r.forget(d, c)
 		}
 	}
+}
+
+// forget deletes the entries of day d, of domain (canonical) or of all
+// domains when it is "".
+func (r *Recorder) forget(d int64, domain string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k := range r.policies {
-		if k.day == d && (len(domains) == 0 || want[k.domain]) {
-			delete(r.policies, k)
-			r.textBytes -= len(k.text)
+	for k, c := range r.policies {
+		if k.day == d && (domain == "" || k.domain == domain) {
+			r.remove(k, c)
 		}
 	}
 }

@@ -35,7 +35,7 @@ func (c *fixedClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-var testOpts = ReportOptions{OrganizationName: "Company-X", ContactInfo: "tlsrpt@mail.company-x.example"}
+var testOpts = ReportOptions{OrganizationName: "Company-X", ContactInfo: "tlsrpt@mail.company-x.example", UniqueID: "node1"}
 
 func mustPolicy(t testing.TB, text string) *policy.Policy {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mtasts-go/mtasts/validate"
@@ -58,8 +59,10 @@ type DateRange struct {
 type PolicyReport struct {
 	Policy  AppliedPolicy `json:"policy"`
 	Summary Summary       `json:"summary"`
-	// FailureDetails are absent when no session failed.
-	FailureDetails []FailureDetail `json:"failure-details,omitempty"`
+	// FailureDetails are the failed sessions in groups; empty (never
+	// null) when no session failed, as the schema of RFC 8460 section
+	// 4.4 always has the field.
+	FailureDetails []FailureDetail `json:"failure-details"`
 }
 
 // AppliedPolicy describes a policy that a sender applied.
@@ -92,7 +95,8 @@ type FailureDetail struct {
 	ReceivingMXHelo     string              `json:"receiving-mx-helo,omitempty"`
 	ReceivingIP         netip.Addr          `json:"receiving-ip,omitzero"`
 	FailedSessionCount  int64               `json:"failed-session-count"`
-	// AdditionalInformation is a URI with more about the failure.
+	// AdditionalInformation is an absolute URI with more about the
+	// failure.
 	AdditionalInformation string `json:"additional-information,omitempty"`
 	FailureReasonCode     string `json:"failure-reason-code,omitempty"`
 }
@@ -154,6 +158,9 @@ func (r *Report) Validate() error {
 			if !f.ResultType.Valid() {
 				return bad("result-type %q", f.ResultType)
 			}
+			if f.AdditionalInformation != "" && !isAbsoluteURI(f.AdditionalInformation) {
+				return bad("additional-information %q is not an absolute URI", f.AdditionalInformation)
+			}
 		}
 	}
 	return nil
@@ -172,16 +179,35 @@ func (r *Report) JSON() ([]byte, error) {
 
 // Gzip returns the JSON report compressed with gzip (RFC 8460 section 5.2).
 func (r *Report) Gzip() ([]byte, error) {
+	var z gzipper
+	return z.gzip(r)
+}
+
+// gzipper compresses reports with one gzip.Writer, reset for each: a new
+// writer allocates some 800 KB of tables, far more than a report. It is
+// safe for concurrent use.
+type gzipper struct {
+	mu sync.Mutex
+	zw *gzip.Writer
+}
+
+func (z *gzipper) gzip(r *Report) ([]byte, error) {
 	j, err := r.JSON()
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(j); err != nil {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.zw == nil {
+		z.zw, _ = gzip.NewWriterLevel(&b, gzip.BestSpeed) // reports are small: speed costs little size
+	} else {
+		z.zw.Reset(&b)
+	}
+	if _, err := z.zw.Write(j); err != nil {
 		return nil, err
 	}
-	if err := zw.Close(); err != nil {
+	if err := z.zw.Close(); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -261,4 +287,39 @@ func validAddrSpec(s string) bool {
 func validMsgID(s string) bool {
 	at := strings.IndexByte(s, '@')
 	return at > 0 && isDotAtom(s[:at]) && isDotAtom(s[at+1:])
+}
+
+// maxInfo bounds an additional-information URI; a longer one is left out
+// rather than cut.
+const maxInfo = 1024
+
+// isAbsoluteURI reports whether s is an absolute URI of RFC 3986
+// (scheme ":" and characters that a URI may hold, "%" only before two hex
+// digits) of at most maxInfo bytes.
+func isAbsoluteURI(s string) bool {
+	if len(s) > maxInfo {
+		return false
+	}
+	colon := strings.IndexByte(s, ':')
+	if colon <= 0 || colon == len(s)-1 || !txtrec.IsAlpha(s[0]) {
+		return false
+	}
+	for i := 1; i < colon; i++ {
+		if c := s[i]; !txtrec.IsAlphaNum(c) && c != '+' && c != '-' && c != '.' {
+			return false
+		}
+	}
+	for i := colon + 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+		case c == ',' || c == '!' || c == ';':
+			// sub-delims that RFC 3986 allows and isURIChar refuses
+		case !isURIChar(c):
+			return false
+		}
+	}
+	return true
 }

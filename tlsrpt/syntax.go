@@ -34,8 +34,8 @@ func isURIChar(c byte) bool {
 // checkURI checks that s is an absolute URI (RFC 3986) written as RFC 8460
 // demands, and reports whether its scheme is one that TLS-RPT supports: an
 // https URI with a host, or a mailto URI with an address (local@domain,
-// possibly percent-encoded). URIs of other schemes are only checked for
-// syntax.
+// possibly percent-encoded; one that is not returns an error wrapping
+// ErrUnusableURI). URIs of other schemes are only checked for syntax.
 func checkURI(s string) (supported bool, err error) {
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 || !txtrec.IsAlpha(s[0]) {
@@ -89,8 +89,11 @@ func checkURI(s string) (supported bool, err error) {
 		}
 		return true, nil
 	case strings.EqualFold(scheme, "mailto"):
+		// A valid URI whose address cannot be used is not a syntax error
+		// of the record (RFC 8460 section 3): the error wraps
+		// ErrUnusableURI.
 		if _, err := mailtoAddress(s); err != nil {
-			return false, ErrBadURI
+			return true, err
 		}
 		return true, nil
 	}

@@ -30,8 +30,16 @@ func TestFindings(t *testing.T) {
 	w.Fault("mx2.allfail.test", testserver.NoSTARTTLS)
 	add("testfail.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testfail.test"}, MaxAge: 604800, ID: "t1"})
 	w.Fault("mx.testfail.test", testserver.CertWrongHost)
+	// An MX target with a dot inside a label (mx\.evil...) is no host
+	// name: next to a good MX, and alone.
+	add("badname.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.badname.test"}, MaxAge: 604800, ID: "b1"})
+	if err := w.AddRecords(`badname.test. MX 20 mx\.evil.badname.test.`); err != nil {
+		t.Fatal(err)
+	}
+	add("onlybadname.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.onlybadname.test"}, MaxAge: 604800, ID: "o1"})
+	w.SetMX("onlybadname.test", `mx\.evil.onlybadname.test`)
 	base = append(base, "-timeout", "10s")
-	for _, h := range []string{"mx.good.test", "mx1.allfail.test", "mx2.allfail.test", "mx.testfail.test"} {
+	for _, h := range []string{"mx.good.test", "mx.badname.test", "mx1.allfail.test", "mx2.allfail.test", "mx.testfail.test"} {
 		base = append(base, "-smtp-addr", h+"="+w.SMTPAddr(h))
 	}
 
@@ -116,6 +124,26 @@ func TestFindings(t *testing.T) {
 		code, rep, _ := run(t, "-no-smtp", "allfail.test")
 		if code != 0 || find(rep, "mx-smtp-skipped") == nil || find(rep, "mx-ok") != nil || find(rep, "mx-all-fail") != nil {
 			t.Fatalf("exit %d, findings %+v", code, rep.Findings)
+		}
+	})
+
+	t.Run("mx_bad_name", func(t *testing.T) {
+		code, rep, text := run(t, "badname.test")
+		f := find(rep, "mx-bad-name")
+		if code != 0 || f == nil || f.Severity != "warning" || !strings.Contains(f.Message, `mx\\.evil.badname.test`) {
+			t.Fatalf("exit %d, findings %+v", code, rep.Findings)
+		}
+		if ok := find(rep, "mx-ok"); ok == nil || ok.Subject != "mx.badname.test" || find(rep, "mx-lookup-failed") != nil {
+			t.Errorf("the good MX was not checked: %+v", rep.Findings)
+		}
+		if !strings.Contains(text, "not a host name") {
+			t.Errorf("text does not name the bad MX:\n%s", text)
+		}
+
+		code, rep, _ = run(t, "-no-smtp", "onlybadname.test")
+		f = find(rep, "mx-bad-name")
+		if code != 1 || f == nil || f.Severity != "error" || find(rep, "mx-implicit") != nil || find(rep, "mx-lookup-failed") != nil {
+			t.Fatalf("only a bad name: exit %d, findings %+v", code, rep.Findings)
 		}
 	})
 

@@ -25,7 +25,9 @@
 //     -no-smtp), that it offers STARTTLS with a certificate valid for its
 //     name (RFC 8461 section 4); also policy patterns that match no MX
 //     host, and a summary when every MX host fails an enforce policy
-//     (senders will defer all the domain's mail);
+//     (senders will defer all the domain's mail); an MX target that cannot
+//     be a host name (a label holding a dot, mx\.example.com) is reported
+//     and the other MX hosts are checked;
 //   - tlsrpt: the _smtp._tls TXT record (RFC 8460 section 3), parsed as
 //     senders parse it (tlsrpt.ParseTXT): exactly one v=TLSRPTv1 record,
 //     rua= with mailto: or https: URIs, and what senders ignore in it.
@@ -82,8 +84,8 @@
 // fix-stray-cr, fix-cr-line-ends, fix-trailing-blank-lines,
 // fix-blank-line, fix-comment, fix-yaml-list, fix-indented, fix-mode,
 // fix-max-age, fix-mx-list, fix-mx-trailing-dot, fix-syntax;
-// mx-lookup-failed, mx-null, mx-implicit, mx-null-among-others,
-// mx-smtp-skipped, mx-mismatch, mx-unreachable, mx-smtp-failed,
+// mx-lookup-failed, mx-bad-name, mx-null, mx-implicit,
+// mx-null-among-others, mx-smtp-skipped, mx-mismatch, mx-unreachable, mx-smtp-failed,
 // mx-no-starttls, mx-tls-failed, mx-tls-old, mx-cert-invalid, mx-ok,
 // mx-pattern-unused, mx-all-fail, mx-all-fail-testing; tlsrpt-found,
 // tlsrpt-lookup-failed, tlsrpt-missing, tlsrpt-multiple, tlsrpt-not-v1,

@@ -18,6 +18,17 @@ import (
 func (c *checker) checkMX(ctx context.Context) {
 	const check = "mx"
 	mxs, err := c.dns.MX(ctx, c.domain)
+	if errors.Is(err, dnsclient.ErrBadName) {
+		// The records that name a host are returned with the error: a
+		// sender skips the bad one (as net.LookupMX does) and uses them.
+		if len(mxs) == 0 {
+			c.add("mx-bad-name", check, sevError, c.domain, badNameReason(err)+
+				": it is the only MX target, and senders can deliver the domain's mail nowhere (no implicit MX either)", "")
+			return
+		}
+		c.add("mx-bad-name", check, sevWarning, c.domain, badNameReason(err)+": senders skip that MX record and use the others", "")
+		err = nil
+	}
 	if err != nil {
 		c.add("mx-lookup-failed", check, sevError, c.domain, err.Error()+": senders defer the domain's mail", "")
 		return
@@ -79,6 +90,16 @@ func (c *checker) checkMX(ctx context.Context) {
 				"every MX host fails the policy: senders deliver anyway under testing, but under enforce they would defer all your mail", "")
 		}
 	}
+}
+
+// badNameReason says which MX target of a lookup that failed with
+// dnsclient.ErrBadName is no host name.
+func badNameReason(err error) string {
+	var de *dnsclient.Error
+	if errors.As(err, &de) {
+		err = de.Err
+	}
+	return "an MX target is " + err.Error()
 }
 
 // checkSTARTTLS has an SMTP dialogue with the MX host up to STARTTLS and

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/netip"
 	"net/textproto"
-	"sync"
 	"syscall"
 	"time"
 
@@ -37,39 +36,27 @@ type relay struct {
 	hostname string
 	timeout  time.Duration
 
-	// rec counts the TLS-RPT result of every session, nil without
-	// -tlsrpt; saveMu keeps saves to rptFile in order, so that an older
-	// snapshot never replaces a newer one.
-	rec     *tlsrpt.Recorder
-	rptFile string
-	saveMu  sync.Mutex
+	// rep counts the TLS-RPT result of every session and sends the
+	// reports; nil without -tlsrpt.
+	rep *reporter
 }
 
-// saveResults writes the TLS-RPT counts to the -tlsrpt file, if any.
-func (rl *relay) saveResults() {
-	if rl.rec == nil {
-		return
-	}
-	rl.saveMu.Lock()
-	defer rl.saveMu.Unlock()
-	if err := rl.rec.SaveFile(rl.rptFile); err != nil {
-		rl.log.Error("tlsrpt: save failed", "file", rl.rptFile, "err", err)
-	}
-}
-
-// record counts the TLS-RPT result of one session with the MX host of d.
-// The policy is the one applied, testing or enforce; under mode none, as
-// without a policy, the session counts as no-policy-found.
-func (rl *relay) record(d *resolver.Decision, out *outcome) {
-	if rl.rec == nil || !out.counted {
+// record counts the TLS-RPT result of one session with the MX host of d,
+// carrying mail from from. The policy is the one applied, testing or
+// enforce; under mode none, as without a policy, the session counts as
+// no-policy-found.
+func (rl *relay) record(d *resolver.Decision, from string, out *outcome) {
+	if rl.rep == nil || !out.counted {
 		return
 	}
 	res := tlsrpt.Result{Domain: d.Domain, ResultType: out.result, ReasonCode: out.reason,
-		SendingIP: out.local, ReceivingMX: d.MX, ReceivingIP: out.remote}
+		SendingIP: out.local, ReceivingMX: d.MX, ReceivingIP: out.remote, MailFrom: from}
 	if d.Action == resolver.Deliver || d.Action == resolver.Refuse {
 		res.Policy = d.Policy
 	}
-	rl.rec.Record(res)
+	if err := rl.rep.Record(res); err != nil {
+		rl.log.Error("tlsrpt: not recorded", "domain", d.Domain, "err", err)
+	}
 }
 
 // Replies for failed deliveries.
@@ -91,6 +78,13 @@ var (
 func (rl *relay) deliver(ctx context.Context, domain, from string, to []string, msg []byte) *smtp.SMTPError {
 	mxs, err := rl.dns.MX(ctx, domain)
 	switch {
+	case errors.Is(err, dnsclient.ErrBadName):
+		// Some MX targets cannot be host names; deliver to the others, as
+		// net.Resolver.LookupMX callers do.
+		rl.log.Warn("mx names skipped", "domain", domain, "err", err)
+		if len(mxs) == 0 {
+			return errNoMX
+		}
 	case err != nil:
 		rl.log.Warn("mx lookup failed", "domain", domain, "err", err)
 		return errDNS
@@ -117,12 +111,12 @@ func (rl *relay) deliver(ctx context.Context, domain, from string, to []string, 
 		case resolver.Refuse:
 			// No connection is made, but the failure is one to report.
 			log.Warn("session", "result", d.Result.String(), "reason", d.Reason)
-			rl.record(&d, &outcome{result: cmp.Or(d.Result, validate.ResultValidationFailure), reason: d.Reason, counted: true})
+			rl.record(&d, from, &outcome{result: cmp.Or(d.Result, validate.ResultValidationFailure), reason: d.Reason, counted: true})
 			refused = true
 			continue
 		}
 		out := rl.attempt(ctx, &d, from, to, msg)
-		rl.record(&d, &out)
+		rl.record(&d, from, &out)
 		attrs := []any{"result", orSuccess(out.result), "tls", out.tls}
 		if out.err != nil {
 			attrs = append(attrs, "err", out.err)

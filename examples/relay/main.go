@@ -7,7 +7,11 @@
 //
 //	relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N]
 //	      [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once]
-//	      [-tlsrpt FILE]
+//	      [-tlsrpt DIR [-report-org NAME] [-report-contact ADDR]
+//	       [-dkim-key FILE [-dkim-selector S] [-dkim-domain D] | -report-unsigned]
+//	       [-submit HOST:PORT [-submit-tls MODE] [-submit-servername NAME] [-submit-user U]]
+//	       [-report-redis HOST:PORT] [-report-node ID]
+//	       [-report-max-delay D] [-report-clock-offset D]]
 //
 // Delivery is synchronous: the reply to DATA is the outcome. A message goes
 // to the first MX host that takes it; a host whose verdict is refuse, or
@@ -23,12 +27,18 @@
 // report of the domain: "success", or a failure such as
 // certificate-expired, starttls-not-supported or validation-failure.
 //
-// With -tlsrpt, a tlsrpt.Recorder counts these results per policy domain
-// and UTC day, in FILE: loaded at start (a missing file is an empty one),
-// saved after each message and at exit. The file is a tlsrpt snapshot,
-// from which a reporting job builds and sends the daily reports
-// (tlsrpt.Recorder.LoadFile, Reports, Sender.Deliver, Forget); the relay
-// sends none. Each MX host tried is one session:
+// With -tlsrpt, a tlsrpt.Reporter counts these results per policy domain
+// and UTC day, journaled in DIR as they come (a crash, even kill -9, loses
+// none), and sends each day's reports itself: after 00:00 UTC and a random
+// delay (-report-max-delay), by HTTPS POST or by mail through the
+// submission server -submit, DKIM-signed with -dkim-key (RSA or Ed25519,
+// PKCS#8 PEM; publish its key record with "s=email:tlsrpt", not
+// "s=tlsrpt" alone, which some verifiers refuse), retrying for 24 hours.
+// Only domains that publish an "_smtp._tls" record are counted. Sessions
+// that carry mail from -report-contact are the relay's own report mail and
+// are not counted. With -report-redis, relays on several hosts share their
+// counts through Redis and each report is sent once, by one of them. Each
+// MX host tried is one session:
 //
 //   - under a testing or enforce policy (policy-type sts): success for a
 //     TLS session that passed the policy; validation-failure for an MX host
@@ -66,9 +76,13 @@
 //	-once            exit after the first message: status 0 if it was
 //	                 delivered, 75 after a temporary failure, 69 after a
 //	                 permanent one
-//	-tlsrpt FILE     record the TLS-RPT result of every session in FILE
-//	                 (a tlsrpt.Recorder snapshot), loaded at start and saved
-//	                 after each message and at exit
+//	-tlsrpt DIR      record the TLS-RPT result of every session, and send
+//	                 the daily reports, keeping the state in DIR
+//	-report-org, -report-contact, -dkim-key, -dkim-selector, -dkim-domain,
+//	-report-unsigned, -submit, -submit-tls, -submit-servername,
+//	-submit-user, -report-redis, -report-node, -report-max-delay,
+//	-report-clock-offset
+//	                 configure the reports (see -h)
 //
 // It logs "listening" with the address once it accepts mail.
 package main
@@ -93,7 +107,6 @@ import (
 	"github.com/mtasts-go/mtasts/examples/internal/cli"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
 	"github.com/mtasts-go/mtasts/resolver"
-	"github.com/mtasts-go/mtasts/tlsrpt"
 )
 
 // Exit statuses (sysexits.h).
@@ -117,11 +130,12 @@ func run(args []string, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Minute, "deadline of one message's delivery")
 	hostname := fs.String("hostname", "relay.localhost", "name to give in the greeting and in EHLO")
 	once := fs.Bool("once", false, "exit after the first message (0 delivered, 75 temporary failure, 69 permanent)")
-	rptFile := fs.String("tlsrpt", "", "`FILE` to keep the TLS-RPT result counts in, loaded at start and saved after each message")
+	var rf reportFlags
+	rf.register(fs)
 	smtpAddrs := smtpc.Overrides{}
 	fs.Var(smtpAddrs, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once] [-tlsrpt FILE]")
+		fmt.Fprintln(stderr, "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once] [-tlsrpt DIR [report flags]]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -150,17 +164,16 @@ func run(args []string, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	rl := &relay{log: logger, dns: dc, dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs},
 		roots: roots, hostname: *hostname, timeout: *timeout}
-	if *rptFile != "" {
-		// Load the counts of earlier runs, then save them at once: a file
-		// that cannot be read or written is a usage error now rather than
-		// results lost later.
-		rl.rec, rl.rptFile = tlsrpt.NewRecorder(tlsrpt.Options{}), *rptFile
-		if err := rl.rec.LoadFile(*rptFile); err != nil {
-			return usage(fmt.Errorf("-tlsrpt %s: %w", *rptFile, err))
+	if rf.dir != "" {
+		// The Reporter restores its state at once: a directory that cannot
+		// be read or written is a usage error now rather than results lost
+		// later.
+		rep, err := rf.newReporter(logger, *hostname, dc, roots, world.HTTPSPort)
+		if err != nil {
+			return usage(fmt.Errorf("-tlsrpt %s: %w", rf.dir, err))
 		}
-		if err := rl.rec.SaveFile(*rptFile); err != nil {
-			return usage(fmt.Errorf("-tlsrpt %s: %w", *rptFile, err))
-		}
+		defer rep.Close()
+		rl.rep = rep
 	}
 	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort})
 	if err != nil {
@@ -205,7 +218,6 @@ func run(args []string, stderr io.Writer) int {
 		s.Close()
 	}
 	<-served
-	rl.saveResults()
 	return status
 }
 
@@ -258,7 +270,6 @@ func (s *session) Data(r io.Reader) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.relay.timeout)
 	defer cancel()
 	serr := s.relay.deliver(ctx, s.domain, s.from, s.to, msg)
-	s.relay.saveResults()
 	if s.once {
 		status := exitOK
 		switch {

@@ -62,12 +62,18 @@ func newWorld(t *testing.T) *world {
 	must(err)
 	w.SetAddrs("mx.plain.test", w.IP())
 	w.SetMX("plain.test", "mx.plain.test")
+	// badname.test's first MX target has a dot inside a label, which no
+	// host name has: the relay must skip it and use the next one.
+	_, err = w.AddSMTPHost("mx.badname.test")
+	must(err)
+	w.SetAddrs("mx.badname.test", w.IP())
+	must(w.AddRecords("badname.test. 300 IN MX 10 mx\\.evil.test.\nbadname.test. 300 IN MX 20 mx.badname.test.\n"))
 
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	must(w.WriteCAFile(ca))
 	args := []string{"-listen", "127.0.0.1:0", "-dns", w.DNSAddr(), "-ca", ca, "-https-port", strconv.Itoa(w.HTTPSPort()), "-timeout", "10s"}
 	for _, h := range []string{"mx1.enforce.test", "mx2.enforce.test", "mx1.expired.test", "mx2.expired.test", "mx.testing.test",
-		"mx.nostarttls.test", "mx.mismatch.test", "mx.evil.test", "mx.plain.test"} {
+		"mx.nostarttls.test", "mx.mismatch.test", "mx.evil.test", "mx.plain.test", "mx.badname.test"} {
 		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
 	}
 	return &world{w, args}
@@ -193,6 +199,8 @@ func TestRelay(t *testing.T) {
 			map[string]string{"mx.testing.test": "result=certificate-host-mismatch"}},
 		{"no_policy", "plain.test", 0, "mx.plain.test", nil,
 			map[string]string{"mx.plain.test": "action=deliver-without-sts policy=none result=success"}},
+		{"mx_bad_name_skipped", "badname.test", 0, "mx.badname.test", nil,
+			map[string]string{"mx.badname.test": "action=deliver-without-sts policy=none result=success"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := "hello " + tc.name
@@ -209,7 +217,7 @@ func TestRelay(t *testing.T) {
 				if len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), body) || msgs[0].To[0] != "rcpt@"+tc.domain {
 					t.Errorf("%s got %+v", tc.got, msgs)
 				}
-				if tc.domain != "plain.test" && (!msgs[0].TLS || msgs[0].ServerName != tc.got) {
+				if tc.domain != "plain.test" && tc.domain != "badname.test" && (!msgs[0].TLS || msgs[0].ServerName != tc.got) {
 					t.Errorf("%s: TLS %v, SNI %q; want TLS with SNI", tc.got, msgs[0].TLS, msgs[0].ServerName)
 				}
 			}
@@ -219,7 +227,13 @@ func TestRelay(t *testing.T) {
 				}
 			}
 			for mx, want := range tc.sessions {
-				if l := sessionLog(p.log(), mx); !strings.Contains(l, want) {
+				// The log comes through a pipe: wait for it, for at most 5 s.
+				l := sessionLog(p.log(), mx)
+				for deadline := time.Now().Add(5 * time.Second); !strings.Contains(l, want) && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+					l = sessionLog(p.log(), mx)
+				}
+				if !strings.Contains(l, want) {
 					t.Errorf("session with %s logged %q, want %q", mx, l, want)
 				}
 			}
@@ -276,7 +290,7 @@ func TestOnce(t *testing.T) {
 		})
 	}
 	t.Run("usage", func(t *testing.T) {
-		// A -tlsrpt file that is not a snapshot, or cannot be written.
+		// A -tlsrpt directory that is a file, or cannot be created.
 		dir := t.TempDir()
 		bad := filepath.Join(dir, "bad.json")
 		if err := os.WriteFile(bad, []byte("not a snapshot"), 0o600); err != nil {
@@ -316,7 +330,13 @@ func TestTLSRPT(t *testing.T) {
 	w.SetAddrs("mx.clear.test", w.IP())
 	w.SetMX("clear.test", "mx.clear.test")
 	w.Fault("mx.clear.test", testserver.NoSTARTTLS)
-	file := filepath.Join(t.TempDir(), "tlsrpt.json")
+	// Only domains that publish a TLS-RPT record are counted.
+	for _, d := range []string{"expired.test", "enforce.test", "mismatch.test", "nostarttls.test", "testing.test",
+		"plain.test", "none.test", "webpki.test", "clear.test"} {
+		w.SetTLSRPT(d, "v=TLSRPTv1; rua=https://reports.example/"+d)
+	}
+	w.SetMX("unreported.test", "mx.plain.test")
+	file := filepath.Join(t.TempDir(), "tlsrpt")
 	args := append([]string{}, w.args...)
 	for _, h := range []string{"mx.none.test", "mx.webpki.test", "mx.clear.test"} {
 		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
@@ -335,10 +355,13 @@ func TestTLSRPT(t *testing.T) {
 	}
 	p := start(t, bin, args...)
 	deliver(p, "expired.test", "enforce.test", "mismatch.test", "nostarttls.test", "testing.test", "plain.test", "none.test",
-		"webpki.test", "clear.test")
-	// The counts are saved after each message: read them now, then again
-	// after a restart that loads them and adds one more session.
-	got := reports(t, file)
+		"webpki.test", "clear.test", "unreported.test")
+	// The counts are journaled as they come: read them now, then again
+	// after a crash (kill -9) and a restart that adds one more session.
+	got := reportsWithout(t, file, "unreported.test")
+	p.cmd.Process.Kill()
+	<-p.read
+	p.cmd.Wait()
 	p2 := start(t, bin, args...)
 	deliver(p2, "enforce.test")
 	p2.cmd.Process.Signal(syscall.SIGTERM)
@@ -346,7 +369,7 @@ func TestTLSRPT(t *testing.T) {
 	if err := p2.cmd.Wait(); err != nil {
 		t.Fatalf("relay: %v\n%s", err, p2.log())
 	}
-	again := reports(t, file)
+	again := reportsWithout(t, file, "unreported.test")
 
 	type fail struct {
 		result, mx string
@@ -404,14 +427,29 @@ func TestTLSRPT(t *testing.T) {
 	t.Logf("relay logs:\n%s\n%s", p.log(), p2.log())
 }
 
-// reports loads the TLS-RPT counts that a relay saved in file and builds
-// the reports of every day they cover, as a reporting job would once the
-// day is over, and returns the policy part of each by policy domain.
-func reports(t *testing.T, file string) map[string]tlsrpt.PolicyReport {
+// reportsWithout waits, for at most 10 s, until the counts in dir hold
+// no report for domain (which publishes no TLS-RPT record: its counts go
+// once the relay's lookup answers), and returns them as reports does.
+func reportsWithout(t *testing.T, dir, domain string) map[string]tlsrpt.PolicyReport {
 	t.Helper()
-	later := func() time.Time { return time.Now().Add(48 * time.Hour) }
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := reports(t, dir)
+		if _, ok := got[domain]; !ok || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// reports loads the TLS-RPT counts that a relay keeps in dir and builds
+// the reports of every day they cover, as its Reporter will once the day
+// is over, and returns the policy part of each by policy domain.
+func reports(t *testing.T, dir string) map[string]tlsrpt.PolicyReport {
+	t.Helper()
+	later := func() time.Time { return time.Now().Add(36 * time.Hour) }
 	rec := tlsrpt.NewRecorder(tlsrpt.Options{Clock: later})
-	if err := rec.LoadFile(file); err != nil {
+	if err := tlsrpt.LoadState(dir, rec); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]tlsrpt.PolicyReport{}

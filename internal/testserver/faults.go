@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -141,13 +142,17 @@ type LargeBody int
 
 func (LargeBody) layer() layer { return layerHTTP }
 
-// SlowHeaders waits this long before sending the response headers.
+// SlowHeaders waits this long before sending the response headers. A wait
+// cut short, because the client went away (even half-way, with a TLS
+// close_notify) or the world closed, ends in a closed connection, never in
+// a response.
 type SlowHeaders time.Duration
 
 func (SlowHeaders) layer() layer { return layerHTTP }
 
 // Trickle sends the body one byte at a time, with this pause before each
-// byte.
+// byte. A pause cut short, as for [SlowHeaders], closes the connection
+// with the body unfinished.
 type Trickle time.Duration
 
 func (Trickle) layer() layer { return layerHTTP }
@@ -168,6 +173,16 @@ const (
 )
 
 func (HTTPFault) layer() layer { return layerHTTP }
+
+// abort ends an HTTP handler whose slow fault was cut short. Returning
+// instead would let net/http finish the response: an empty 200 without
+// headers when none were sent, which a client racing its own deadline can
+// still read and take for the server's answer. The panic value
+// http.ErrAbortHandler makes net/http close the connection unanswered and
+// without logging.
+func abort() {
+	panic(http.ErrAbortHandler)
+}
 
 // String returns the name of the fault constant.
 func (f HTTPFault) String() string {

@@ -162,7 +162,7 @@ func (w *World) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !w.sleep(r.Context(), p.slow) {
-		return
+		abort()
 	}
 	h := rw.Header()
 	if p.ctypeSet {
@@ -193,7 +193,7 @@ func (w *World) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(rw)
 	for i := range body {
 		if !w.sleep(r.Context(), p.trickle) {
-			return
+			abort()
 		}
 		if _, err := rw.Write(body[i : i+1]); err != nil {
 			return

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ type Message struct {
 	Data       []byte   // the message, dot-unstuffed, lines ending in CRLF
 	TLS        bool     // whether STARTTLS preceded the transaction
 	ServerName string   // the SNI the client sent in STARTTLS, if any
+	AuthUser   string   // the user of an AUTH PLAIN that preceded it, if any
 }
 
 type smtpHost struct {
@@ -130,6 +132,7 @@ type smtpSession struct {
 	tls        bool
 	serverName string
 	helo       bool
+	authUser   string
 	from       *string
 	to         []string
 }
@@ -164,6 +167,9 @@ func (s *smtpSession) command(verb, arg string) bool {
 		if !s.tls && !s.has(NoSTARTTLS) {
 			lines = append(lines, "STARTTLS")
 		}
+		if s.tls {
+			lines = append(lines, "AUTH PLAIN") // any user and password, over TLS only
+		}
 		var b strings.Builder
 		for i, l := range lines {
 			sep := "-"
@@ -179,6 +185,8 @@ func (s *smtpSession) command(verb, arg string) bool {
 		return s.reply("250 %s", display(s.host.name))
 	case "STARTTLS":
 		return s.startTLS()
+	case "AUTH":
+		return s.auth(arg)
 	case "MAIL":
 		addr, ok := path(arg, "FROM:")
 		switch {
@@ -242,7 +250,7 @@ func (s *smtpSession) startTLS() bool {
 	// (RFC 3207 §4.2), and the session starts again.
 	s.conn, s.r = tc, bufio.NewReaderSize(tc, maxSMTPLine)
 	s.tls, s.serverName = true, tc.ConnectionState().ServerName
-	s.helo, s.from, s.to = false, nil, nil
+	s.helo, s.from, s.to, s.authUser = false, nil, nil, ""
 	return true
 }
 
@@ -264,7 +272,8 @@ func (s *smtpSession) data() bool {
 			continue
 		}
 		if string(line) == ".\r\n" || string(line) == ".\n" {
-			m := Message{Host: display(s.host.name), From: *s.from, To: s.to, Data: buf.Bytes(), TLS: s.tls, ServerName: s.serverName}
+			m := Message{Host: display(s.host.name), From: *s.from, To: s.to, Data: buf.Bytes(), TLS: s.tls, ServerName: s.serverName,
+				AuthUser: s.authUser}
 			s.w.mu.Lock()
 			s.w.messages[s.host.name] = append(s.w.messages[s.host.name], m)
 			s.w.mu.Unlock()
@@ -278,6 +287,27 @@ func (s *smtpSession) data() bool {
 	}
 	s.reply("552 5.3.4 message too big")
 	return false
+}
+
+// auth accepts AUTH PLAIN with the initial response, any user and
+// password, over TLS only (RFC 4954, RFC 4616).
+func (s *smtpSession) auth(arg string) bool {
+	mech, resp, _ := strings.Cut(arg, " ")
+	switch {
+	case !s.tls:
+		return s.reply("538 5.7.11 encryption required")
+	case !strings.EqualFold(mech, "PLAIN") || resp == "":
+		return s.reply("504 5.5.4 only AUTH PLAIN with an initial response")
+	case s.authUser != "":
+		return s.reply("503 5.5.1 already authenticated")
+	}
+	b, err := base64.StdEncoding.DecodeString(resp)
+	parts := strings.Split(string(b), "\x00")
+	if err != nil || len(parts) != 3 || parts[1] == "" {
+		return s.reply("501 5.5.2 malformed AUTH PLAIN response")
+	}
+	s.authUser = parts[1]
+	return s.reply("235 2.7.0 authenticated")
 }
 
 // has reports whether the host has the SMTP fault f now.
