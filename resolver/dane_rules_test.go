@@ -34,7 +34,7 @@ func eeRecord(t *testing.T, w *testserver.World, host string) string {
 func TestDANERules(t *testing.T) {
 	w, r := newTest(t, func(o *Options) { o.DNSSEC, o.DNSTimeout, o.FetchTimeout = true, 2*time.Second, 5*time.Second })
 	w.SetSecure("test", true)
-	hosts := []string{"mx.signed.test", "mx.unsigned-addr.test", "alias.signed.test", "mx.bogus-addr.test", "expired.signed.test"}
+	hosts := []string{"mx.signed.test", "mx.unsigned-addr.test", "alias.signed.test", "mx.bogus-addr.test", "expired.signed.test", "ta-wrong.signed.test"}
 	for _, h := range hosts {
 		if _, err := w.AddSMTPHost(h); err != nil {
 			t.Fatal(err)
@@ -61,6 +61,11 @@ func TestDANERules(t *testing.T) {
 	if err := w.SetTLSA("expired.signed.test", eeRecordKind(t, w, "expired.signed.test", testserver.CertExpired)); err != nil {
 		t.Fatal(err)
 	}
+	// DANE-TA checks the name (RFC 7672 section 3.2.3).
+	if err := w.SetTLSA("ta-wrong.signed.test", "2 0 0 "+hex.EncodeToString(w.CA().Certificate().Raw)); err != nil {
+		t.Fatal(err)
+	}
+	w.Fault("ta-wrong.signed.test", testserver.CertWrongHost)
 	w.SetMX("signed.test", hosts...)
 	w.SetMX("unsigned.test", "mx.signed.test")
 	w.SetSecure("unsigned.test", false)
@@ -75,14 +80,16 @@ func TestDANERules(t *testing.T) {
 		action           Action
 		handshake        bool
 		base             string
+		result           validate.ResultType // reported by the handshake
 	}{
-		{"secure MX RRset and addresses", "signed.test", "mx.signed.test", DANESecure, Deliver, true, "mx.signed.test"},
-		{"insecure MX RRset: MTA-STS only", "unsigned.test", "mx.signed.test", DANENone, DeliverWithoutSTS, true, ""},
-		{"bogus MX RRset: not this MX", "bogus-mx.test", "mx.signed.test", DANEBogus, Refuse, false, ""},
-		{"insecure addresses: MTA-STS only", "signed.test", "mx.unsigned-addr.test", DANENone, DeliverWithoutSTS, true, ""},
-		{"bogus addresses: not this MX", "signed.test", "mx.bogus-addr.test", DANEBogus, Refuse, false, ""},
-		{"secure CNAME: the target is the base domain", "signed.test", "alias.signed.test", DANESecure, Deliver, true, "target.signed.test"},
-		{"DANE-EE ignores expiry", "signed.test", "expired.signed.test", DANESecure, Deliver, true, "expired.signed.test"},
+		{"secure MX RRset and addresses", "signed.test", "mx.signed.test", DANESecure, Deliver, true, "mx.signed.test", ""},
+		{"insecure MX RRset: MTA-STS only", "unsigned.test", "mx.signed.test", DANENone, DeliverWithoutSTS, true, "", ""},
+		{"bogus MX RRset: not this MX", "bogus-mx.test", "mx.signed.test", DANEBogus, Refuse, false, "", ""},
+		{"insecure addresses: MTA-STS only", "signed.test", "mx.unsigned-addr.test", DANENone, DeliverWithoutSTS, true, "", ""},
+		{"bogus addresses: not this MX", "signed.test", "mx.bogus-addr.test", DANEBogus, Refuse, false, "", ""},
+		{"secure CNAME: the target is the base domain", "signed.test", "alias.signed.test", DANESecure, Deliver, true, "target.signed.test", ""},
+		{"DANE-EE ignores expiry", "signed.test", "expired.signed.test", DANESecure, Deliver, true, "expired.signed.test", ""},
+		{"DANE-TA checks the name", "signed.test", "ta-wrong.signed.test", DANESecure, Deliver, false, "ta-wrong.signed.test", validate.ResultCertificateHostMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := r.Check(ctx, tc.domain, tc.mx)
@@ -107,8 +114,8 @@ func TestDANERules(t *testing.T) {
 			if tc.base != "" && d.DANE.Base() != tc.base {
 				t.Errorf("base domain %q; want %q", d.DANE.Base(), tc.base)
 			}
-			if err, rep := starttls(ctx, w, tc.mx, &d); (err == nil) != tc.handshake || rep != nil {
-				t.Errorf("handshake: %v (reported %v); want success %v", err, rep, tc.handshake)
+			if err, rep := starttls(ctx, w, tc.mx, &d); (err == nil) != tc.handshake || validate.ResultOf(rep) != tc.result {
+				t.Errorf("handshake: %v (reported %v); want success %v, result %q", err, rep, tc.handshake, tc.result)
 			}
 		})
 	}
