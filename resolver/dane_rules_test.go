@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,5 +229,24 @@ func TestDANEAlone(t *testing.T) {
 	_, off := newTest(t)
 	if _, _, err := off.DANE(ctx, "signed.test", "mx.signed.test"); !errors.Is(err, ErrDANEOff) {
 		t.Errorf("DANE with DNSSEC off: %v", err)
+	}
+}
+
+// TestDANEExplained: String and LogValue name the DANE status when DANE
+// had a say.
+func TestDANEExplained(t *testing.T) {
+	d := Decision{Action: Refuse, Domain: "a.test", MX: "mx.a.test", Reason: ReasonDNSSECInvalid, DANEStatus: DANEBogus, Result: validate.ResultDNSSECInvalid}
+	if s := d.String(); s != "refuse a.test mx mx.a.test: "+ReasonDNSSECInvalid+" [result dnssec-invalid, dane bogus]" {
+		t.Errorf("String = %q", s)
+	}
+	found := false
+	for _, a := range d.LogValue().Group() {
+		found = found || a.Key == "dane" && a.Value.String() == "bogus"
+	}
+	if !found {
+		t.Errorf("LogValue lacks dane=bogus: %v", d.LogValue())
+	}
+	if s := (Decision{Action: Deliver}).String(); strings.Contains(s, "dane") {
+		t.Errorf("String without DANE = %q", s)
 	}
 }
