@@ -104,12 +104,10 @@ func (r *Resolver) applyDANE(ctx context.Context, d *Decision) {
 		return
 	}
 	h := r.daneFor(ctx, d.Domain, d.MX)
-	d.DANEStatus = h.status
+	d.DANEStatus, d.dane = h.status, h
 	switch h.status {
-	case DANENone:
-		d.daneWhy = h.why
 	case DANESecure:
-		d.DANE, d.daneNames = h.set, h.names
+		d.DANE = h.set
 		d.Action, d.RequireTLS, d.Reason, d.Result = Deliver, true, ReasonDANE, ""
 	case DANEUnusable:
 		d.DANE = h.set
@@ -128,7 +126,12 @@ func (r *Resolver) applyDANE(ctx context.Context, d *Decision) {
 
 // DANEWhy says, for a Decision with DANEStatus DANENone under
 // Options.DNSSEC, why DANE does not apply; "" otherwise.
-func (d *Decision) DANEWhy() string { return d.daneWhy }
+func (d *Decision) DANEWhy() string {
+	if d.dane == nil || d.DANEStatus != DANENone {
+		return ""
+	}
+	return d.dane.why
+}
 
 // daneFor returns what DANE says of MX host mx of domain, from the cache
 // or from the DNS (one lookup per host at a time).

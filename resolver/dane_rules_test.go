@@ -97,6 +97,9 @@ func TestDANERules(t *testing.T) {
 			if err != nil || d.DANEStatus != tc.status || d.Action != tc.action {
 				t.Fatalf("Check = %v %v (%s, %s, %v), %v; want %v %v", d.DANEStatus, d.Action, d.Reason, d.DANEWhy(), d.Err, err, tc.status, tc.action)
 			}
+			if (d.DANEStatus == DANENone) != (d.DANEWhy() != "") {
+				t.Errorf("DANEWhy = %q for %v", d.DANEWhy(), d.DANEStatus)
+			}
 			if d.DANEStatus != DANENone && d.PolicyType() != "tlsa" {
 				t.Errorf("PolicyType = %q; want tlsa", d.PolicyType())
 			}
@@ -250,3 +253,6 @@ func TestDANEExplained(t *testing.T) {
 		t.Errorf("String without DANE = %q", s)
 	}
 }
+
+// Decision stays comparable, as it was before DANE.
+var _ = Decision{} == Decision{}

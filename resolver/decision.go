@@ -116,8 +116,7 @@ type Decision struct {
 	// policy-string of a TLS-RPT report of type tlsa.
 	DANE *dane.Set
 
-	daneNames []string // reference identifiers besides the TLSA base domain
-	daneWhy   string   // why DANE does not apply, for DANENone
+	dane *daneHost // the DANE lookups behind DANEStatus; a pointer keeps Decision comparable
 
 	r *Resolver
 }
@@ -206,7 +205,10 @@ func (d *Decision) PolicyDomain() string {
 
 // daneTLSConfig is TLSConfigReport under DANE: the TLSA records decide.
 func (d *Decision) daneTLSConfig(base *tls.Config, report func(error)) *tls.Config {
-	opts := dane.Options{Names: d.daneNames, Report: report}
+	opts := dane.Options{Report: report}
+	if d.dane != nil {
+		opts.Names = d.dane.names
+	}
 	if d.r != nil {
 		opts.Clock = d.r.clock
 		if h := d.r.opts.Events.TLSResult; h != nil {
