@@ -161,6 +161,17 @@ type Options struct {
 
 	// Events receive what happens to policies. Optional.
 	Events Events
+
+	// DNSSEC says that the DNS servers validate DNSSEC and are trusted to
+	// (normally a validating resolver on the same host, such as Unbound),
+	// as Postfix's smtp_dns_support_level = dnssec does. It turns DANE
+	// (RFC 7672) on: Check then looks up the TLSA records of each MX host
+	// whose MX RRset and addresses are secure (by the AD bit of the
+	// answers: the library checks no signature), and a host with usable
+	// records is governed by DANE whatever the MTA-STS mode (RFC 8461
+	// section 2). See Decision.DANEStatus. Default: off, and no DNSSEC
+	// query is ever sent.
+	DNSSEC bool
 }
 
 // Override is an operator's exception for one domain (Options.Overrides).
@@ -222,6 +233,9 @@ type Resolver struct {
 	opts       Options
 	clock      func() time.Time
 	dns        *dnsclient.Client
+	sec        *dnsclient.Client               // dns in DNSSEC mode, nil unless Options.DNSSEC
+	daneHosts  *lru.Cache[daneKey, *daneHost]  // DANE status of an MX host of a domain, until when
+	mxSec      *lru.Cache[string, *mxSecurity] // domain → MX RRset security, until when
 	fetch      *fetcher
 	group      singleflight.Group
 	cache      *cache.Cache
@@ -297,6 +311,11 @@ func New(opts Options) (*Resolver, error) {
 		r.clock = time.Now
 	}
 	r.dns = dnsclient.New(opts.DNS, opts.DNSTimeout)
+	if opts.DNSSEC {
+		r.sec = r.dns.WithDNSSEC()
+		r.daneHosts, _ = lru.New[daneKey, *daneHost](maxDANEHosts)
+		r.mxSec, _ = lru.New[string, *mxSecurity](maxDANEHosts)
+	}
 	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.FetchTimeout, opts.Proxy)
 	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
 	r.mismatches, _ = lru.New[string, time.Time](maxFailures)
