@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -18,6 +19,10 @@ const DefaultSize = 100_000
 // maxChances bounds the second chances given per eviction, so that one
 // insertion does bounded work even when every entry is in use.
 const maxChances = 32
+
+// ReadBackoff is how long [Cache.Load], for a Cache made by [Open], leaves
+// the store alone after a failed read.
+const ReadBackoff = 5 * time.Second
 
 // stripes is the number of locks that serialise the writes of one domain
 // across memory and store.
@@ -57,11 +62,25 @@ type Cache struct {
 	// the store part of Put, Delete and Load, so that memory and store see
 	// the writes of one domain in the same order.
 	locks [stripes]sync.Mutex
+
+	// Set by Open: the write-behind queue (nil: writes reach the store
+	// before Put returns, as New makes them), the background warm.
+	q         *writeQueue
+	timeout   time.Duration
+	onError   func(error)
+	warm      warmState
+	stopWarm  context.CancelFunc
+	warmDone  chan struct{}
+	closeOnce sync.Once
+	// Load reads no store before this time (Unix ns), after a failure.
+	readsOffUntil atomic.Int64
 }
 
 // New returns a Cache keeping at most size entries in memory (DefaultSize if
-// size <= 0), in front of store (nil for memory only). Memory for an index
-// of up to size entries (8 bytes each, at most 8 MiB) is allocated at once.
+// size <= 0), in front of store (nil for memory only), whose writes reach
+// the store before they return: [Open] takes them off the caller's path.
+// Memory for an index of up to size entries (8 bytes each, at most 8 MiB)
+// is allocated at once.
 func New(size int, store Store) *Cache {
 	if size <= 0 {
 		size = DefaultSize
@@ -103,6 +122,10 @@ func (c *Cache) Peek(domain string) *Entry {
 // Load returns the entry of domain unexpired at now, from memory or else
 // from the store, which then fills memory. It returns an error wrapping
 // ErrMiss when neither has one, and a [*StoreError] when the store fails.
+// For a Cache made by [Open], a write not yet committed is read instead of
+// the store, and after a failure of the store Load answers ErrMiss without
+// asking it for ReadBackoff, so that a dead store costs a delivery its
+// timeout once, not every time.
 //
 // An expired entry in memory does not end the search: a peer sharing the
 // store may have refreshed it.
@@ -113,6 +136,15 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 	if c.store == nil {
 		return nil, ErrMiss
 	}
+	if c.q != nil {
+		// A write not yet committed is newer than the store.
+		if e, ok := c.q.peek(domain); ok {
+			return c.loadPending(domain, e, now)
+		}
+	}
+	if c.q != nil && now.UnixNano() < c.readsOffUntil.Load() {
+		return nil, ErrMiss // the store failed lately: do not wait for it
+	}
 	// The store is read without the domain's lock, so that a slow store
 	// holds up only this call; what memory gained meanwhile wins.
 	e, err := c.store.Get(ctx, domain)
@@ -120,6 +152,9 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 	case errors.Is(err, ErrMiss):
 		return nil, ErrMiss
 	case err != nil:
+		if c.q != nil && !errors.Is(err, context.Canceled) {
+			c.readsOffUntil.Store(now.Add(ReadBackoff).UnixNano())
+		}
 		return nil, &StoreError{Op: "get", Domain: domain, Err: err}
 	case !e.valid() || e.domain != domain || e.Expired(now):
 		return nil, ErrMiss
@@ -129,6 +164,26 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 	defer lk.Unlock()
 	if cur := c.Get(domain, now); cur != nil {
 		return cur, nil // put or loaded by another caller meanwhile
+	}
+	if c.q != nil {
+		if _, ok := c.q.peek(domain); ok {
+			return nil, ErrMiss // put and evicted, or deleted, meanwhile
+		}
+	}
+	return &c.insert(e).e, nil
+}
+
+// loadPending is Load's answer when the store has a write of domain
+// pending: e, or a miss if it is a delete or expired.
+func (c *Cache) loadPending(domain string, e *Entry, now time.Time) (*Entry, error) {
+	if e == nil || e.Expired(now) {
+		return nil, ErrMiss
+	}
+	lk := c.lock(domain)
+	lk.Lock()
+	defer lk.Unlock()
+	if cur := c.Get(domain, now); cur != nil {
+		return cur, nil
 	}
 	return &c.insert(e).e, nil
 }
@@ -142,9 +197,16 @@ func (c *Cache) Load(ctx context.Context, domain string, now time.Time) (*Entry,
 //
 // When the store fails, memory is updated all the same and Put returns a
 // [*StoreError]. It returns ErrInvalid for an entry without a domain.
+//
+// For a Cache made by [Open], Put returns once memory holds the entry,
+// without waiting for the store: the write is queued, and its failure
+// reported to Options.OnStoreError.
 func (c *Cache) Put(ctx context.Context, e *Entry) error {
 	if !e.valid() {
 		return ErrInvalid
+	}
+	if c.q != nil {
+		return c.putBehind(e)
 	}
 	if !e.keep() {
 		return c.Delete(ctx, e.domain)
@@ -191,8 +253,13 @@ func (c *Cache) Touch(e *Entry) error {
 
 // Delete removes the entry of domain from memory and from the store. When
 // the store fails, the entry is gone from memory all the same and Delete
-// returns a [*StoreError].
+// returns a [*StoreError]. For a Cache made by [Open], the delete goes
+// through the write-behind queue (after the domain's pending write, if
+// any) and Delete waits for it, or for ctx.
 func (c *Cache) Delete(ctx context.Context, domain string) error {
+	if c.q != nil {
+		return c.deleteBehind(ctx, []string{domain})
+	}
 	lk := c.lock(domain)
 	lk.Lock()
 	defer lk.Unlock()
@@ -218,6 +285,12 @@ func (c *Cache) Purge(ctx context.Context) error {
 	if c.store == nil {
 		return nil
 	}
+	if c.q != nil {
+		c.q.discard()
+		if err := c.Flush(ctx); err != nil { // the group being committed
+			return err
+		}
+	}
 	var domains []string
 	err := c.store.Range(ctx, func(e *Entry) bool {
 		domains = append(domains, e.domain)
@@ -225,6 +298,9 @@ func (c *Cache) Purge(ctx context.Context) error {
 	})
 	if err != nil {
 		return &StoreError{Op: "range", Err: err}
+	}
+	if c.q != nil {
+		return c.deleteBehind(ctx, domains)
 	}
 	for _, d := range domains {
 		if err := c.Delete(ctx, d); err != nil {
@@ -270,6 +346,9 @@ func (c *Cache) Prune(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return removed, &StoreError{Op: "range", Err: err}
 	}
+	if c.q != nil {
+		return removed, c.pruneBehind(ctx, domains, now)
+	}
 	for _, d := range domains {
 		if err := c.pruneStored(ctx, d, now); err != nil {
 			return removed, err
@@ -297,39 +376,6 @@ func (c *Cache) pruneStored(ctx context.Context, domain string, now time.Time) e
 		return &StoreError{Op: "delete", Domain: domain, Err: err}
 	}
 	return nil
-}
-
-// Warm fills memory from the store with the entries unexpired at now, until
-// memory is full, and returns how many it loaded. An entry already in
-// memory and unexpired is kept. A resolver warms its cache at start so that
-// its refresh loop sees every stored policy.
-func (c *Cache) Warm(ctx context.Context, now time.Time) (int, error) {
-	if c.store == nil {
-		return 0, nil
-	}
-	// Collect first, insert after: the store's Range may hold locks of
-	// its own that its Put, called under the cache's locks, needs too.
-	var found []*Entry
-	err := c.store.Range(ctx, func(e *Entry) bool {
-		if e.valid() && !e.Expired(now) {
-			found = append(found, e)
-		}
-		return len(found) < c.size
-	})
-	loaded := 0
-	for _, e := range found {
-		lk := c.lock(e.domain)
-		lk.Lock()
-		if c.Get(e.domain, now) == nil && c.Len() < c.size {
-			c.insert(e)
-			loaded++
-		}
-		lk.Unlock()
-	}
-	if err != nil {
-		return loaded, &StoreError{Op: "range", Err: err}
-	}
-	return loaded, nil
 }
 
 // All returns the entries in memory, expired ones included, in no
@@ -362,6 +408,13 @@ func (c *Cache) insert(e *Entry) *node {
 	b := c.idx.bucket(e.domain)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.insertLocked(b, n)
+	return n
+}
+
+// insertLocked publishes n in bucket b. The caller holds c.mu.
+func (c *Cache) insertLocked(b uint32, n *node) {
+	e := &n.e
 	if c.idx.find(b, e.domain) == nil {
 		// Before linking n: making room may empty bucket b.
 		c.makeRoom()
@@ -371,7 +424,6 @@ func (c *Cache) insert(e *Entry) *node {
 	if _, ok := c.lru.Get(b); !ok { // Get moves b to the front
 		c.lru.Add(b, struct{}{})
 	}
-	return n
 }
 
 // remove removes the entry of domain from memory, if it is there.

@@ -29,8 +29,35 @@
 // versioned, checksummed encoding of [Entry.MarshalBinary].
 //
 // A store's failure never loses what is in memory: [Cache] methods update
-// memory first and return a [*StoreError], so that a resolver can go on
-// serving from memory and report the trouble.
+// memory first and return or report a [*StoreError], so that a resolver
+// can go on serving from memory and report the trouble.
+//
+// # Writes off the caller's path, and a start that does not wait
+//
+// A Cache made by [New] writes to its store before Put returns. One made
+// by [Open], as the resolver's is, returns once memory holds the entry:
+// a bounded write-behind queue keeps one pending write per domain (a newer
+// write takes the older one's place), and a goroutine commits the writes
+// in groups, through [BatchStore.PutMany] where the store has it: a
+// DirStore syncs the files of a group concurrently and its directory once,
+// the Redis store sends one pipeline. When the queue is full its oldest
+// write is dropped (memory keeps the entry) and reported with
+// [ErrQueueFull]; [Cache.WriteStats] counts everything. [Cache.Close]
+// commits what is pending.
+//
+// What a crash (kill -9, power loss) can lose is what was not committed:
+// at most Options.QueueSize pending writes (4 096 by default) and the group
+// being committed (256), and in time, the writes of the last moments: a
+// write waits only for the groups ahead of it, a few to a few hundred
+// milliseconds when the store keeps up (docs/BENCHMARKS.md has the
+// measurements). A committed write is never lost, and no write is ever
+// read torn. A lost write costs one refetch after the restart.
+//
+// With Options.Warm, Open loads the stored entries into memory in the
+// background ([Cache.Warming] tells how far); until then, [Cache.Load]
+// answers a miss from the store for that one domain, so that a restart
+// neither waits for a million entries nor refetches one of them, and never
+// applies an expired one.
 //
 // # Performance
 //

@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -292,4 +293,46 @@ func TestPolicyOfHTMLCharactersFitsTheStore(t *testing.T) {
 	if _, err := cache.ParseEntry(b); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestParseEntryAnySpelling: the envelope is JSON, whatever its spelling;
+// the quick path for MarshalBinary's own bytes and encoding/json agree.
+func TestParseEntryAnySpelling(t *testing.T) {
+	want := storetest.Enforce(t, "spelling.example", "1")
+	b, err := want.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"as_written":    b,
+		"no_newline":    bytes.TrimSuffix(b, []byte("\n")),
+		"keys_reversed": reverseEnvelope(t, b),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := cache.ParseEntry(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := storetest.Equal(got, want); d != "" {
+				t.Error(d)
+			}
+		})
+	}
+	// Trailing bytes after the envelope are no entry.
+	if _, err := cache.ParseEntry(append(bytes.Clone(b), `{}`...)); !errors.Is(err, cache.ErrCorrupt) {
+		t.Errorf("trailing bytes: %v", err)
+	}
+}
+
+// reverseEnvelope writes the envelope's keys in the opposite order.
+func reverseEnvelope(t *testing.T, b []byte) []byte {
+	var env struct {
+		V     int             `json:"v"`
+		Sum   string          `json:"crc32c"`
+		Entry json.RawMessage `json:"entry"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Appendf(nil, `{"entry":%s,"crc32c":%q,"v":%d}`, env.Entry, env.Sum, env.V)
 }

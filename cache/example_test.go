@@ -104,3 +104,55 @@ func ExampleEntry_WithFailure() {
 	// v1 2025-06-02 00:00:00 +0000 UTC
 	// true false false
 }
+
+// Open takes store writes off the caller's path and loads the store in
+// the background: what a resolver's start-up and delivery path need.
+func ExampleOpen() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "mtasts-cache")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	p, _, err := policy.Parse([]byte("version: STSv1\nmode: enforce\nmx: mx.example.net\nmax_age: 86400\n"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fetched := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return fetched.Add(time.Hour) }
+	store := &cache.DirStore{Dir: dir}
+	opts := cache.Options{
+		Store: store,
+		Warm:  true,
+		Clock: clock,
+		// Dropped or refused writes; memory keeps the entries.
+		OnStoreError: func(err error) { log.Print(err) },
+	}
+
+	c := cache.Open(opts)
+	// Put returns once memory holds the entry; the store gets it in the
+	// next group, or at Close.
+	if err := c.Put(ctx, cache.NewEntry("example.net", "v1", p, fetched)); err != nil {
+		log.Fatal(err)
+	}
+	c.Close()
+	fmt.Println(c.WriteStats().Committed, "committed")
+
+	// The next start loads the store in the background; meanwhile Load
+	// reads a missing domain from the store.
+	warmed := make(chan cache.WarmProgress, 1)
+	opts.OnWarmed = func(p cache.WarmProgress) { warmed <- p }
+	c = cache.Open(opts)
+	defer c.Close()
+	e, err := c.Load(ctx, "example.net", clock())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(e.Domain(), e.ID())
+	pr := <-warmed
+	fmt.Println("warm done:", pr.Done, pr.Seen, "seen")
+	// Output:
+	// 1 committed
+	// example.net v1
+	// warm done: true 1 seen
+}

@@ -13,5 +13,9 @@ func TestMain(m *testing.M) {
 		crashWriter(dir, os.Getenv(crashStartEnv))
 		os.Exit(0)
 	}
+	if dir := os.Getenv(burstDirEnv); dir != "" {
+		burstWriter(dir)
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }

@@ -114,3 +114,27 @@ func BenchmarkNormalize(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckCacheHitDANE is the hot path with DANE on (Options.DNSSEC)
+// and the host's DANE status cached, beside the same Check with DANE off.
+func BenchmarkCheckCacheHitDANE(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		w, r := newTest(b, func(o *Options) { o.DNSSEC = on })
+		w.SetSecure("test", true)
+		if _, err := w.AddDomain(domain, testserver.Policy{Mode: "enforce", MX: []string{goodMX}, MaxAge: 86400}); err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		if d, err := r.Check(ctx, domain, goodMX); err != nil || d.Action != Deliver {
+			b.Fatal(d, err)
+		}
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if d, _ := r.Check(ctx, domain, goodMX); d.Action != Deliver {
+					b.Fatal(d)
+				}
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mtasts-go/mtasts/cache"
+	"github.com/mtasts-go/mtasts/dane"
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -104,7 +105,39 @@ type Decision struct {
 	// the domain go on without MTA-STS; zero under GraceForever.
 	GraceEnds time.Time
 
+	// DANEStatus is what DANE says of the MX host, under Options.DNSSEC:
+	// DANESecure means the TLSA records decided (Action Deliver,
+	// RequireTLS, Reason ReasonDANE), whatever the MTA-STS mode; the
+	// MTA-STS fields (Mode, Policy, ...) then only inform. DANEBogus
+	// means Refuse with dnssec-invalid. See PolicyType.
+	DANEStatus DANEStatus
+	// DANE is the MX host's DNSSEC-validated TLSA RRset, for DANESecure
+	// and DANEUnusable; nil otherwise. Its PolicyStrings are the
+	// policy-string of a TLS-RPT report of type tlsa.
+	DANE *dane.Set
+
+	dane *daneHost // the DANE lookups behind DANEStatus; a pointer keeps Decision comparable
+
 	r *Resolver
+}
+
+// PolicyType returns the RFC 8460 policy-type under which the outcome of
+// a delivery to this MX host is reported: "tlsa" when DANE governs the
+// host (DANESecure, DANEBogus, or DANEUnusable with no MTA-STS policy
+// applying), "sts" when an MTA-STS policy in testing or enforce mode
+// does, else "no-policy-found". The policy-domain of a tlsa report is
+// the TLSA base domain (Decision.DANE.Base()), of an sts one Domain.
+func (d *Decision) PolicyType() string {
+	sts := d.Policy != nil && d.Mode != policy.ModeNone
+	switch {
+	case d.DANEStatus == DANESecure || d.DANEStatus == DANEBogus:
+		return "tlsa"
+	case sts:
+		return "sts"
+	case d.DANEStatus == DANEUnusable:
+		return "tlsa"
+	}
+	return "no-policy-found"
 }
 
 // TLSConfig returns the configuration for the STARTTLS connection to this
@@ -126,6 +159,9 @@ func (d *Decision) TLSConfig(base *tls.Config) *tls.Config {
 // (validate.ResultOf gives its RFC 8460 result type), so that an MTA can
 // tie the result to its session. Options.Events.TLSResult is called too.
 func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Config {
+	if d.DANE != nil && (d.DANEStatus == DANESecure || d.Policy == nil || d.Mode == policy.ModeNone) {
+		return d.daneTLSConfig(base, report)
+	}
 	var p *policy.Policy
 	if d.Policy != nil && d.Mode != policy.ModeNone {
 		p = d.Policy
@@ -152,6 +188,42 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 	return validate.TLSConfig(p, d.MX, base, opts)
 }
 
+// PolicyDomain returns the policy-domain of the TLS-RPT result for this
+// decision (RFC 8460 section 4.4): under PolicyType "tlsa" the TLSA base
+// domain (the MX host itself when the TLSA lookup failed), else the
+// policy domain, Domain. With PolicyType and, for "tlsa",
+// Decision.DANE.PolicyStrings(), it fills a tlsrpt.Result.
+func (d *Decision) PolicyDomain() string {
+	if d.PolicyType() == "tlsa" {
+		if d.DANE != nil {
+			return d.DANE.Base()
+		}
+		return d.MX
+	}
+	return d.Domain
+}
+
+// daneTLSConfig is TLSConfigReport under DANE: the TLSA records decide.
+func (d *Decision) daneTLSConfig(base *tls.Config, report func(error)) *tls.Config {
+	opts := dane.Options{Report: report}
+	if d.dane != nil {
+		opts.Names = d.dane.names
+	}
+	if d.r != nil {
+		opts.Clock = d.r.clock
+		if h := d.r.opts.Events.TLSResult; h != nil {
+			domain, mx, id := d.Domain, d.MX, d.PolicyID
+			opts.Report = func(err error) {
+				if report != nil {
+					report(err)
+				}
+				h(domain, mx, id, err)
+			}
+		}
+	}
+	return dane.TLSConfig(d.DANE, base, opts)
+}
+
 // Check decides whether the sender may deliver mail for domain (the policy
 // domain: the recipient's domain, or the smart host's) to the MX host mx,
 // per RFC 8461 sections 4 and 5 (see docs/ARCHITECTURE.md). It is the one call an MTA
@@ -169,17 +241,39 @@ func (d *Decision) TLSConfigReport(base *tls.Config, report func(error)) *tls.Co
 // "[IPv6:2001:db8::1]") has no policy (RFC 8461 section 3.4):
 // DeliverWithoutSTS, with ReasonAddressLiteral.
 //
+// With Options.DNSSEC, DANE (RFC 7672) is decided for the MX host too, and
+// takes precedence as RFC 8461 section 2 requires: usable DNSSEC-validated
+// TLSA records make the verdict Deliver with RequireTLS whatever the
+// MTA-STS mode (TLSConfig then checks the certificate against them); a
+// bogus or failed DNSSEC lookup for the host makes it Refuse, with result
+// dnssec-invalid; TLSA records that are validated but unusable make TLS
+// mandatory and leave authentication to MTA-STS; an insecure zone or a
+// validated denial leaves MTA-STS alone. Decision.DANEStatus says which.
+// The DANE lookups (the domain's MX RRset, the host's addresses and TLSA
+// records) are cached for their TTL, within bounds.
+//
 // Check returns an error only when it cannot decide: an invalid domain
 // (*DomainError), a closed resolver, or ctx done before the TXT record is
 // known (with Defer). Everything else, including a failed fetch, a failed
 // TXT lookup and ctx done while the policy is fetched (a failed fetch for
 // this delivery, see the package documentation), is a Decision.
 func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, err error) {
+	var isHost bool
+	err = r.checkSTS(ctx, &dec, domain, mx, &isHost)
+	if r.sec != nil && err == nil && isHost {
+		r.applyDANE(ctx, &dec)
+	}
+	return dec, err
+}
+
+// checkSTS is Check under MTA-STS alone.
+// isHost is set when mx is a host name.
+func (r *Resolver) checkSTS(ctx context.Context, dec *Decision, domain, mx string, isHost *bool) error {
 	if r.closed.Load() {
-		return Decision{}, ErrClosed
+		return ErrClosed
 	}
 	if r.cache == nil {
-		return Decision{}, ErrNotInitialised
+		return ErrNotInitialised
 	}
 	// Cache keys are normal names, so a hit on the name as given proves
 	// it normal and saves normalising it (callers usually pass normal
@@ -190,42 +284,47 @@ func (r *Resolver) Check(ctx context.Context, domain, mx string) (dec Decision, 
 		if d, err = Normalize(domain); err != nil {
 			if isAddressLiteral(domain) {
 				h, _ := Normalize(mx)
-				return Decision{Action: DeliverWithoutSTS, Domain: domain, MX: cmp.Or(h, mx), Reason: ReasonAddressLiteral, r: r}, nil
+				*dec = Decision{Action: DeliverWithoutSTS, Domain: domain, MX: cmp.Or(h, mx), Reason: ReasonAddressLiteral, r: r}
+				return nil
 			}
-			return Decision{}, err
+			return err
 		}
 		e = r.cachedEntry(d)
 	}
 	h, err := Normalize(mx)
+	*isHost = err == nil
 	if err != nil {
 		h = mx // not a host name (an address, a single label): it matches no policy
 	}
 	if len(r.opts.Overrides) > 0 && r.opts.Overrides[d] == Skip {
-		return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonSkipped, r: r}, nil
+		*dec = Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonSkipped, r: r}
+		return nil
 	}
 	if e != nil {
 		// The Decision is built in place: copies of it were a third of a
 		// cache hit.
-		r.apply(&dec, e, h, cachedSource(e))
+		r.apply(dec, e, h, cachedSource(e))
 		if dec.Action != Refuse || !r.mismatchDue(d) {
-			return dec, nil
+			return nil
 		}
 		o, err := r.update(ctx, d, modeMismatch)
 		if err != nil {
-			return dec, nil // the cached policy stands
+			return nil // the cached policy stands
 		}
-		r.decide(&dec, o, d, h)
-		return dec, nil
+		r.decide(dec, o, d, h)
+		return nil
 	}
 	if r.knownNoPolicy(d) {
-		return Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonNoPolicy, r: r}, nil
+		*dec = Decision{Action: DeliverWithoutSTS, Domain: d, MX: h, Reason: ReasonNoPolicy, r: r}
+		return nil
 	}
 	o, err := r.update(ctx, d, modeDiscover)
 	if err != nil {
-		return Decision{Action: Defer, Domain: d, MX: h, Err: err, r: r}, err
+		*dec = Decision{Action: Defer, Domain: d, MX: h, Err: err, r: r}
+		return err
 	}
-	r.decide(&dec, o, d, h)
-	return dec, nil
+	r.decide(dec, o, d, h)
+	return nil
 }
 
 // decide sets d to the decision for MX host h of domain after an update

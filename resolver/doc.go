@@ -98,6 +98,21 @@
 //
 // Cached, Purge, PurgeAll and Refresh let an operator look and act.
 //
+// # DANE
+//
+// With Options.DNSSEC (the DNS servers validate DNSSEC and are trusted to),
+// Check decides DANE (RFC 7672) for the MX host too, and DANE takes
+// precedence as RFC 8461 section 2 requires: a host whose MX RRset,
+// addresses and TLSA records are DNSSEC-secure, with usable TLSA records,
+// is governed by them whatever the MTA-STS mode (Decision.DANEStatus
+// DANESecure: Deliver, RequireTLS, and Decision.TLSConfig verifies the
+// certificate against the records with the TLSA base domain as SNI); a
+// failed DNSSEC lookup refuses the host (DANEBogus, dnssec-invalid);
+// validated but unusable records make TLS mandatory (DANEUnusable); an
+// insecure zone or a validated denial leaves MTA-STS alone (DANENone).
+// Decision.PolicyType and PolicyDomain say how to report the session to
+// TLS-RPT. See docs/ARCHITECTURE.md, "DANE".
+//
 // Every failure is typed: *DNSError, *FetchError (with the RFC 8460 result
 // type from its Result method), *DomainError. Time comes from
 // Options.Clock when set, so tests can move it. A Resolver is safe for

@@ -63,6 +63,9 @@ func (d Decision) String() string {
 		field("source", d.Source.String())
 	}
 	field("result", string(d.Result))
+	if d.DANEStatus != DANENone {
+		field("dane", d.DANEStatus.String())
+	}
 	if !d.GraceEnds.IsZero() {
 		field("grace ends", d.GraceEnds.UTC().Format(time.RFC3339))
 	}
@@ -77,7 +80,7 @@ func (d Decision) String() string {
 
 // LogValue implements slog.LogValuer: the decision as a group of its
 // fields (action, domain, mx, reason, and mode, id, source, result,
-// require_tls, grace_ends, err when set), never the policy's lines nor the
+// require_tls, dane, grace_ends, err when set), never the policy's lines nor the
 // resolver behind the decision.
 func (d Decision) LogValue() slog.Value {
 	attrs := make([]slog.Attr, 0, 10)
@@ -100,6 +103,9 @@ func (d Decision) LogValue() slog.Value {
 	}
 	if d.RequireTLS {
 		attrs = append(attrs, slog.Bool("require_tls", true))
+	}
+	if d.DANEStatus != DANENone {
+		attrs = append(attrs, slog.String("dane", d.DANEStatus.String()))
 	}
 	if !d.GraceEnds.IsZero() {
 		attrs = append(attrs, slog.Time("grace_ends", d.GraceEnds))

@@ -108,9 +108,11 @@ type Options struct {
 
 	// Store keeps policies across restarts, or shares them among a fleet
 	// (cache.DirStore, cache/redisstore). Default: none, policies are kept
-	// in memory only. New loads the stored unexpired policies into memory
-	// (Cache.Warm); a store that fails is reported through
-	// Events.StoreError and never stops delivery.
+	// in memory only. New returns at once and loads the stored unexpired
+	// policies into memory in the background (see Warming); a verdict
+	// never waits for a store write, which a queue commits in groups
+	// (cache.Open says what a crash can lose). A store that fails is
+	// reported through Events.StoreError and never stops delivery.
 	Store cache.Store
 
 	// CacheSize bounds the number of policies kept in memory. Default
@@ -159,6 +161,17 @@ type Options struct {
 
 	// Events receive what happens to policies. Optional.
 	Events Events
+
+	// DNSSEC says that the DNS servers validate DNSSEC and are trusted to
+	// (normally a validating resolver on the same host, such as Unbound),
+	// as Postfix's smtp_dns_support_level = dnssec does. It turns DANE
+	// (RFC 7672) on: Check then looks up the TLSA records of each MX host
+	// whose MX RRset and addresses are secure (by the AD bit of the
+	// answers: the library checks no signature), and a host with usable
+	// records is governed by DANE whatever the MTA-STS mode (RFC 8461
+	// section 2). See Decision.DANEStatus. Default: off, and no DNSSEC
+	// query is ever sent.
+	DNSSEC bool
 }
 
 // Override is an operator's exception for one domain (Options.Overrides).
@@ -199,8 +212,14 @@ type Events struct {
 	// policy, still valid, keeps applying (RFC 8461 section 3.3). RFC 8461
 	// section 3.3 says to alert administrators when this persists.
 	ServedStale func(domain, id string, err error)
-	// StoreError: the Store failed; the resolver goes on from memory.
+	// StoreError: the Store failed, or a write to it was dropped (the
+	// error then wraps cache.ErrQueueFull); the resolver goes on from
+	// memory. Failures of the background writes and of the warm are
+	// reported from the cache's own goroutine.
 	StoreError func(err error)
+	// Warmed: the background loading of stored policies that New starts
+	// is over (see Resolver.Warming). Not called without a Store.
+	Warmed func(cache.WarmProgress)
 	// TLSResult: a handshake configured by Decision.TLSConfig under a
 	// testing or enforce policy was validated; err is nil on success or a
 	// *validate.Error (see validate.ResultOf for its result type).
@@ -214,6 +233,9 @@ type Resolver struct {
 	opts       Options
 	clock      func() time.Time
 	dns        *dnsclient.Client
+	sec        *dnsclient.Client               // dns in DNSSEC mode, nil unless Options.DNSSEC
+	daneHosts  *lru.Cache[daneKey, *daneHost]  // DANE status of an MX host of a domain, until when
+	mxSec      *lru.Cache[string, *mxSecurity] // domain → MX RRset security, until when
 	fetch      *fetcher
 	group      singleflight.Group
 	cache      *cache.Cache
@@ -289,6 +311,11 @@ func New(opts Options) (*Resolver, error) {
 		r.clock = time.Now
 	}
 	r.dns = dnsclient.New(opts.DNS, opts.DNSTimeout)
+	if opts.DNSSEC {
+		r.sec = r.dns.WithDNSSEC()
+		r.daneHosts, _ = lru.New[daneKey, *daneHost](maxDANEHosts)
+		r.mxSec, _ = lru.New[string, *mxSecurity](maxDANEHosts)
+	}
 	r.fetch = newFetcher(r.dns, opts.RootCAs, opts.HTTPSPort, opts.MaxBodySize, opts.FetchTimeout, opts.Proxy)
 	r.failures, _ = lru.New[string, failure](maxFailures) // cannot fail for a positive size
 	r.mismatches, _ = lru.New[string, time.Time](maxFailures)
@@ -296,14 +323,10 @@ func New(opts Options) (*Resolver, error) {
 	r.dnsFailing, _ = lru.New[string, dnsRun](maxFailures)
 	r.staleErrs, _ = lru.New[string, error](maxFailures)
 	r.bgSlots = make(chan struct{}, maxBackground)
-	r.cache = cache.New(opts.CacheSize, opts.Store)
+	// Store writes and the warm run behind the cache, off the delivery path.
+	r.cache = cache.Open(cache.Options{Size: opts.CacheSize, Store: opts.Store, Warm: true,
+		Clock: r.clock, OnStoreError: r.storeError, OnWarmed: opts.Events.Warmed})
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	if opts.Store != nil {
-		wctx, cancel := context.WithTimeout(r.ctx, opts.FetchTimeout)
-		_, err := r.cache.Warm(wctx, r.clock())
-		cancel()
-		r.storeError(err)
-	}
 	if opts.Clock == nil {
 		r.coarse.set(time.Now())
 		r.wg.Add(1)
@@ -335,8 +358,13 @@ func (r *Resolver) Close() error {
 	// which run detached from the request that started them.
 	r.fetch.client.CloseIdleConnections()
 	r.wg.Wait()
-	return nil
+	return r.cache.Close() // commits the pending store writes
 }
+
+// Warming returns the progress of the loading of stored policies into
+// memory, which New starts in the background; until it is done, a policy
+// not yet in memory is read from the Store before any discovery.
+func (r *Resolver) Warming() cache.WarmProgress { return r.cache.Warming() }
 
 // storeError reports a failure of the Store, if err is one.
 func (r *Resolver) storeError(err error) {

@@ -38,9 +38,9 @@ const (
 	DefaultTimeout = time.Second
 )
 
-// scanCount is the COUNT hint of each SCAN, and the most values fetched in
-// one round trip by Range.
-const scanCount = 256
+// scanCount is the COUNT hint of each SCAN, and about the most values
+// fetched in one round trip by Range.
+const scanCount = 1000
 
 // Store is a [cache.Store] in Redis. Client must be set; the other fields
 // are optional. A Store is safe for concurrent use; its fields must not be
@@ -140,6 +140,65 @@ func (s *Store) Put(ctx context.Context, e *cache.Entry) error {
 	return nil
 }
 
+// PutMany implements [cache.BatchStore]: one pipeline of SET ... EXAT (or
+// DEL) for all the entries, in one round trip on a single Redis, within
+// one Timeout. It returns a *cache.BatchError naming the entries that
+// failed, or the error that made the whole pipeline fail.
+func (s *Store) PutMany(ctx context.Context, es []*cache.Entry) error {
+	failed := make(map[string]error)
+	vals := make([][]byte, len(es))
+	for i, e := range es {
+		b, err := e.MarshalBinary()
+		if err != nil {
+			failed[e.Domain()] = err
+			continue
+		}
+		vals[i] = b
+	}
+	ctx, cancel := s.context(ctx)
+	defer cancel()
+	cmds := make([]redis.Cmder, len(es))
+	_, err := s.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range es {
+			if vals[i] == nil {
+				continue
+			}
+			key := s.key(e.Domain())
+			if exp := e.Expires(); exp.Unix() <= 0 {
+				cmds[i] = p.Del(ctx, key)
+			} else {
+				cmds[i] = p.SetArgs(ctx, key, vals[i], redis.SetArgs{ExpireAt: exp})
+			}
+		}
+		return nil
+	})
+	if err != nil && len(failed) == 0 && allFailed(cmds) {
+		return fmt.Errorf("redisstore: put: %w", err)
+	}
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		if err := cmd.Err(); err != nil {
+			failed[es[i].Domain()] = fmt.Errorf("redisstore: put %s: %w", s.key(es[i].Domain()), err)
+		}
+	}
+	if len(failed) > 0 {
+		return &cache.BatchError{Failed: failed}
+	}
+	return nil
+}
+
+// allFailed reports whether every command of a pipeline failed.
+func allFailed(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if c != nil && c.Err() == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // Delete implements [cache.Store].
 func (s *Store) Delete(ctx context.Context, domain string) error {
 	ctx, cancel := s.context(ctx)
@@ -184,35 +243,81 @@ func (s *Store) Range(ctx context.Context, f func(*cache.Entry) bool) error {
 	return nil
 }
 
-// scan visits the entries of one node until f returns false.
+// scan visits the entries of one node until f returns false. One
+// goroutine pages through SCAN, fetching each page's values in one round
+// trip, while two decode the pages already fetched; f is called from the
+// caller's goroutine.
 func (s *Store) scan(ctx context.Context, c redis.Cmdable, f func(*cache.Entry) bool) error {
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
 	prefix := s.key("")
 	match := globEscape(prefix) + "*"
-	var cursor uint64
-	for {
-		keys, next, err := s.batch(ctx, c, cursor, match)
-		if err != nil {
-			return err
-		}
-		for _, kv := range keys {
-			e, ok := s.decode(kv.key, kv.val)
-			if !ok {
-				continue
+	pages := make(chan []keyValue, 4)
+	var fetchErr error
+	go func() {
+		defer close(pages)
+		var cursor uint64
+		for {
+			kvs, next, err := s.batch(sctx, c, cursor, match)
+			if err != nil {
+				fetchErr = err
+				return
 			}
-			if s.key(e.Domain()) != kv.key {
-				s.report(fmt.Errorf("redisstore: %s: %w: entry of %q", kv.key, cache.ErrCorrupt, e.Domain()))
-				continue
+			select {
+			case pages <- kvs:
+			case <-sctx.Done():
+				return
 			}
-			if !f(e) {
-				return nil
+			if next == 0 {
+				return
 			}
+			cursor = next
 		}
-		if next == 0 {
-			return nil
-		}
-		cursor = next
+	}()
+	entries := make(chan *cache.Entry, scanCount)
+	var wg sync.WaitGroup
+	for range decoders {
+		wg.Go(func() {
+			for kvs := range pages {
+				for _, kv := range kvs {
+					e, ok := s.decode(kv.key, kv.val)
+					if !ok {
+						continue
+					}
+					if s.key(e.Domain()) != kv.key {
+						s.report(fmt.Errorf("redisstore: %s: %w: entry of %q", kv.key, cache.ErrCorrupt, e.Domain()))
+						continue
+					}
+					select {
+					case entries <- e:
+					case <-sctx.Done():
+					}
+				}
+			}
+		})
 	}
+	go func() {
+		wg.Wait()
+		close(entries)
+	}()
+	stopped := false
+	for e := range entries { // drained to the end: no goroutine outlives scan
+		if !stopped && !f(e) {
+			stopped = true
+			stop()
+		}
+	}
+	if stopped {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fetchErr
 }
+
+// decoders is the number of goroutines decoding the pages of a Range.
+const decoders = 2
 
 type keyValue struct {
 	key string

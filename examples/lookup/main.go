@@ -3,7 +3,7 @@
 // the domain's own MX hosts, looked up through the same DNS (the domain
 // itself if it has none, nothing for a null MX).
 //
-//	lookup [-dns ADDR] [-ca FILE] [-https-port N] [-timeout D] [-json] DOMAIN [MX...]
+//	lookup [-dns ADDR] [-ca FILE] [-https-port N] [-timeout D] [-json] [-dane] DOMAIN [MX...]
 //
 // It prints the _mta-sts record's id, the policy, the parser's warnings and
 // one line per MX host. With -json it prints one JSON object instead:
@@ -21,6 +21,16 @@
 // text of the failure, are absent when there is none; "action" is one of
 // deliver, refuse, deliver-without-sts, defer; an MX host's "result" is the
 // RFC 8460 result type its delivery reports, absent when none.
+//
+// -dane says that the DNS servers validate DNSSEC and are trusted to (a
+// local Unbound, say): DANE (RFC 7672) is then decided beside MTA-STS, and
+// each MX object also carries "dane": none (no TLSA records, or an insecure
+// zone), secure (usable TLSA records govern the host, whatever the MTA-STS
+// mode), unusable (validated TLSA records, none usable: TLS without
+// authentication) or bogus (a DNSSEC lookup failed: not this MX); and
+// "tlsa", the host's validated TLSA records in presentation form. "action"
+// then follows the precedence of RFC 8461 section 2: DANE decides a host
+// with usable records.
 //
 // -timeout bounds the policy fetch (the resolver's FetchTimeout); the
 // lookup and each MX check get a little more, so that a policy host that
@@ -75,6 +85,9 @@ type jsonMX struct {
 	Action string `json:"action"`
 	Reason string `json:"reason"`
 	Result string `json:"result,omitempty"` // the RFC 8460 result type
+	// With -dane only:
+	DANE string    `json:"dane,omitempty"` // none, secure, unusable or bogus
+	TLSA *[]string `json:"tlsa,omitempty"` // the validated TLSA records
 }
 
 type report struct {
@@ -99,8 +112,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	world.Register(fs)
 	timeout := fs.Duration("timeout", resolver.DefaultFetchTimeout, "deadline for the whole lookup")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	withDANE := fs.Bool("dane", false, "the DNS servers validate DNSSEC: decide DANE too")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lookup [-dns ADDR] [-ca FILE] [-https-port N] [-timeout D] [-json] DOMAIN [MX...]")
+		fmt.Fprintln(stderr, "usage: lookup [-dns ADDR] [-ca FILE] [-https-port N] [-timeout D] [-json] [-dane] DOMAIN [MX...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -118,7 +132,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "lookup:", err)
 		return exitUsage
 	}
-	opts := resolver.Options{DNS: dnsclient.ParseServers(world.DNS), RootCAs: roots, HTTPSPort: world.HTTPSPort, FetchTimeout: *timeout}
+	opts := resolver.Options{DNS: dnsclient.ParseServers(world.DNS), RootCAs: roots, HTTPSPort: world.HTTPSPort, FetchTimeout: *timeout,
+		DNSSEC: *withDANE}
 	domain, err := resolver.Normalize(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(stderr, "lookup:", err)
@@ -136,7 +151,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		mxs = lookupMX(&world, domain, wait, stderr)
 	}
 
-	rep, code := lookup(r, domain, mxs, wait)
+	rep, code := lookup(r, domain, mxs, wait, *withDANE)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -189,7 +204,7 @@ func margin(timeout time.Duration) time.Duration {
 
 // lookup looks the domain's policy up and checks each MX host, each call
 // with its own deadline of wait.
-func lookup(r *resolver.Resolver, domain string, mxs []string, wait time.Duration) (*report, int) {
+func lookup(r *resolver.Resolver, domain string, mxs []string, wait time.Duration, withDANE bool) (*report, int) {
 	rep := &report{Domain: domain, Warnings: []string{}, MX: []jsonMX{}}
 	code := exitNoPolicy
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -236,6 +251,14 @@ func lookup(r *resolver.Resolver, domain string, mxs []string, wait time.Duratio
 		}
 		if d.MX != "" {
 			m.Host = d.MX
+		}
+		if withDANE {
+			m.DANE = d.DANEStatus.String()
+			tlsa := []string{}
+			if d.DANE != nil {
+				tlsa = d.DANE.PolicyStrings()
+			}
+			m.TLSA = &tlsa
 		}
 		rep.MX = append(rep.MX, m)
 	}
@@ -295,6 +318,15 @@ func printHuman(w io.Writer, rep *report) {
 	}
 	for _, c := range cells {
 		fmt.Fprintf(w, "%-*s  %-*s  %-*s  %s\n", width[0], c[0], width[1], c[1], width[2], c[2], c[3])
+	}
+	for _, m := range rep.MX {
+		if m.DANE == "" {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: dane %s\n", m.Host, m.DANE)
+		for _, t := range *m.TLSA {
+			fmt.Fprintf(w, "  tlsa %s\n", t)
+		}
 	}
 }
 

@@ -46,6 +46,12 @@ var (
 	ErrNoServers = errors.New("no DNS servers configured")
 	ErrNoAddress = errors.New("no addresses")
 	ErrBadName   = errors.New("not a host name")
+	// ErrBogus: a validating server answered SERVFAIL with an Extended
+	// DNS Error (RFC 8914) saying DNSSEC validation failed (codes 6 to
+	// 12: bogus, signature expired or not yet valid, DNSKEY or RRSIGs
+	// missing, no zone key bit, NSEC missing). Always wrapped with
+	// ErrServFail.
+	ErrBogus = errors.New("DNSSEC validation failed")
 	// ErrNotRecursive: an empty answer from a server neither authoritative
 	// nor recursive for the name (a referral or a lame delegation).
 	ErrNotRecursive = errors.New("referral or lame answer: the server does not resolve the name")
@@ -75,6 +81,7 @@ type Client struct {
 	servers []string
 	udp     dns.Client
 	tcp     dns.Client
+	dnssec  bool // see WithDNSSEC
 }
 
 // New returns a client of servers ("host:port", in order), each query to
@@ -124,37 +131,76 @@ func ParseServers(list string) []string {
 // Lookup returns the records of type qtype (a dns.Type* value) at name,
 // following CNAMEs for at most MaxCNAMEHops.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	a, err := c.lookup(ctx, name, qtype)
+	return a.RRs, err
+}
+
+// Answer is the outcome of a lookup in DNSSEC mode (LookupSecure).
+type Answer struct {
+	RRs []dns.RR
+	// Name is the name that owns the records, or whose denial ended the
+	// lookup: the query name after every CNAME, lower case, without the
+	// trailing dot.
+	Name string
+	// Exists is false for a name that does not exist (NXDOMAIN) or has no
+	// record of the type (NODATA).
+	Exists bool
+	// Secure is true when every response of the lookup, one per CNAME
+	// hop the server did not answer in one go, had the AD bit set: the
+	// servers validated the whole chain, or the denial, by DNSSEC. It is
+	// false for a client without WithDNSSEC.
+	Secure bool
+}
+
+// LookupSecure is Lookup that also reports the DNSSEC status of the
+// answer and the name it ended at. Only a client made by WithDNSSEC asks
+// the servers to validate; for any other, Secure is always false.
+//
+// A SERVFAIL from a validating server means the answer is bogus or could
+// not be validated (RFC 4035 section 5.5): the *Error wraps ErrServFail,
+// and also ErrBogus when the server said so with an Extended DNS Error
+// (RFC 8914 codes 6 to 12).
+func (c *Client) LookupSecure(ctx context.Context, name string, qtype uint16) (Answer, error) {
+	return c.lookup(ctx, name, qtype)
+}
+
+func (c *Client) lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
 	cur := dns.Fqdn(strings.ToLower(name))
 	hops := 0
+	secure := c.dnssec
+	ans := func(rrs []dns.RR) Answer {
+		return Answer{RRs: rrs, Name: strings.TrimSuffix(cur, "."), Exists: len(rrs) > 0, Secure: secure}
+	}
 	for {
 		asked := cur
 		msg, err := c.exchange(ctx, asked, qtype)
 		if err != nil {
-			return nil, &Error{Name: strings.TrimSuffix(name, "."), Type: dns.TypeToString[qtype], Temporary: true, Err: err}
+			return Answer{}, &Error{Name: strings.TrimSuffix(name, "."), Type: dns.TypeToString[qtype], Temporary: true, Err: err}
 		}
-		if msg.Rcode == dns.RcodeNameError {
-			return nil, nil
-		}
+		secure = secure && msg.AuthenticatedData
 		// Follow the chain through this answer: a recursive server usually
 		// includes every CNAME and the final records.
 		for {
 			rrs, next := answersFor(msg, cur, qtype)
 			if len(rrs) > 0 {
-				return rrs, nil
+				return ans(rrs), nil
 			}
 			if next == "" {
 				break
 			}
 			if hops++; hops > MaxCNAMEHops {
-				return nil, &Error{Name: strings.TrimSuffix(name, "."), Type: dns.TypeToString[qtype], Err: ErrCNAMELoop}
+				return Answer{}, &Error{Name: strings.TrimSuffix(name, "."), Type: dns.TypeToString[qtype], Err: ErrCNAMELoop}
 			}
 			cur = next
 		}
+		if msg.Rcode == dns.RcodeNameError {
+			return ans(nil), nil
+		}
 		if cur == asked {
 			if notResolved(msg) {
-				return nil, &Error{Name: strings.TrimSuffix(name, "."), Type: dns.TypeToString[qtype], Temporary: true, Err: ErrNotRecursive}
+				return Answer{}, &Error{Name: strings.TrimSuffix(name, "."), Type: dns.TypeToString[qtype], Temporary: true, Err: ErrNotRecursive}
 			}
-			return nil, nil // NODATA
+			return ans(nil), nil // NODATA
 		}
 		// The answer stopped at a CNAME target: ask for it.
 	}
@@ -210,7 +256,10 @@ func (c *Client) exchange(ctx context.Context, fqdn string, qtype uint16) (*dns.
 	}
 	q := new(dns.Msg)
 	q.SetQuestion(fqdn, qtype)
-	q.SetEdns0(ednsSize, false)
+	q.SetEdns0(ednsSize, c.dnssec)
+	// RFC 6840 section 5.7: AD=1 asks a validating server for the AD
+	// bit; CD stays clear, so that the server withholds bogus answers.
+	q.AuthenticatedData = c.dnssec
 	var last error
 	for _, srv := range c.servers {
 		if err := ctx.Err(); err != nil {
@@ -230,7 +279,7 @@ func (c *Client) exchange(ctx context.Context, fqdn string, qtype uint16) (*dns.
 		case dns.RcodeRefused:
 			last = ErrRefused
 		case dns.RcodeServerFailure:
-			last = ErrServFail
+			last = servFail(msg)
 		default:
 			last = fmt.Errorf("response code %s", dns.RcodeToString[msg.Rcode])
 		}

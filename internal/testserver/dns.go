@@ -291,6 +291,7 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.Authoritative = true
 	answer, chase := true, true
+	var bad *Bogus
 	for _, f := range faults {
 		if o, ok := f.(OnlyType); ok {
 			if o.Type != q.Qtype {
@@ -299,6 +300,8 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 			f = o.Fault
 		}
 		switch f := f.(type) {
+		case Bogus:
+			bad, answer = &f, false
 		case DNSDelay:
 			if !w.sleep(context.Background(), time.Duration(f)) {
 				return
@@ -332,26 +335,33 @@ func (w *World) serveDNS(rw dns.ResponseWriter, req *dns.Msg) {
 		}
 	}
 	if answer {
-		w.answer(m, name, q, chase)
+		m.AuthenticatedData = w.answer(m, name, q, chase) && wantsDNSSEC(req)
+	}
+	size := dns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		size = max(size, int(opt.UDPSize()))
+		m.SetEdns0(uint16(size), opt.Do())
+	}
+	if bad != nil {
+		bogus(m, *bad)
 	}
 	if udp {
-		size := dns.MinMsgSize
-		if opt := req.IsEdns0(); opt != nil {
-			size = max(size, int(opt.UDPSize()))
-			m.SetEdns0(uint16(size), false)
-		}
 		m.Truncate(size)
 	}
 	// A client that went away is no concern of the world.
 	_ = rw.WriteMsg(m)
 }
 
-// answer fills m from the zone, following CNAMEs if chase is set.
-func (w *World) answer(m *dns.Msg, name string, q dns.Question, chase bool) {
+// answer fills m from the zone, following CNAMEs if chase is set, and
+// reports whether every name of the answer lies in a secure zone
+// (SetSecure).
+func (w *World) answer(m *dns.Msg, name string, q dns.Question, chase bool) (secure bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	seen := map[string]bool{name: true}
 	cur := name
+	secure = true
+	defer func() { secure = secure && w.secureLocked(cur) }()
 	for range maxCNAMEHops {
 		if rrs := w.zone[rrKey{cur, q.Qtype}]; len(rrs) > 0 {
 			m.Answer = append(m.Answer, copyRRs(rrs, cur, name, q.Name)...)
@@ -362,6 +372,7 @@ func (w *World) answer(m *dns.Msg, name string, q dns.Question, chase bool) {
 			break
 		}
 		m.Answer = append(m.Answer, copyRRs(c[:1], cur, name, q.Name)...)
+		secure = secure && w.secureLocked(cur)
 		cur = canon(c[0].(*dns.CNAME).Target)
 		if seen[cur] || !chase {
 			return
@@ -371,6 +382,7 @@ func (w *World) answer(m *dns.Msg, name string, q dns.Question, chase bool) {
 	if !w.existsLocked(cur) {
 		m.Rcode = dns.RcodeNameError
 	}
+	return secure
 }
 
 // copyRRs copies rrs, giving the records owned by the query name the

@@ -6,8 +6,11 @@
 //
 //   - an authoritative DNS server (github.com/miekg/dns) on one port for UDP
 //     and TCP, whose records are set in code (TXT, A, AAAA, MX, CNAME, and
-//     any other type through [World.AddRecords]) and which counts the
-//     queries it receives;
+//     any other type through [World.AddRecords], TLSA through
+//     [World.SetTLSA]) and which counts the queries it receives; it plays a
+//     validating resolver for DANE tests: the AD bit for names of a zone
+//     marked [World.SetSecure], SERVFAIL with an Extended DNS Error for a
+//     [Bogus] fault;
 //   - a throwaway certificate authority ([CA], ECDSA P-256) that clients
 //     trust through [World.RootCAs] or [World.CAPEM], and which mints a
 //     certificate for every name a client asks for by SNI;

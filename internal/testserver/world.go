@@ -66,6 +66,7 @@ type World struct {
 	zone       map[rrKey][]dns.RR
 	queries    map[rrKey]int
 	faults     map[string][]Fault
+	secure     map[string]bool   // zone → DNSSEC-secure (SetSecure)
 	bodies     map[string]string // policy host → policy file
 	ids        map[string]string // domain → policy id
 	fetches    map[string]int    // host → GETs of the policy file

@@ -249,6 +249,40 @@ func Run(t *testing.T, newStore func(t *testing.T) cache.Store) {
 		}
 	})
 
+	t.Run("put_many", func(t *testing.T) {
+		s, ok := newStore(t).(cache.BatchStore)
+		if !ok {
+			t.Skip("not a cache.BatchStore")
+		}
+		var es []*cache.Entry
+		for i := range 300 {
+			es = append(es, Enforce(t, fmt.Sprintf("m%03d.example", i), "1"))
+		}
+		if err := s.PutMany(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		// Replacing, with one entry that cannot be stored.
+		es[7] = Enforce(t, "m007.example", "2")
+		bad := Enforce(t, strings.Repeat("x", 256), "1")
+		err := s.PutMany(ctx, append(es[:10:10], bad))
+		var be *cache.BatchError
+		if !errors.As(err, &be) || len(be.Failed) != 1 || !errors.Is(be.Failed[bad.Domain()], cache.ErrInvalid) {
+			t.Fatalf("PutMany with an invalid entry = %v, want a BatchError naming it", err)
+		}
+		for i, want := range es {
+			got, err := s.Get(ctx, want.Domain())
+			if err != nil {
+				t.Fatalf("Get %s: %v", want.Domain(), err)
+			}
+			if d := Equal(got, want); d != "" {
+				t.Errorf("entry %d: %s", i, d)
+			}
+		}
+		if err := s.PutMany(ctx, nil); err != nil {
+			t.Errorf("PutMany(nil) = %v", err)
+		}
+	})
+
 	t.Run("concurrent", func(t *testing.T) {
 		s := newStore(t)
 		var wg sync.WaitGroup
