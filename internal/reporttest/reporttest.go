@@ -16,13 +16,13 @@ import (
 // test when gz is not a whole gzip stream.
 func Gunzip(tb testing.TB, gz []byte) []byte {
 	tb.Helper()
+	var j []byte
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		tb.Fatal(err)
+	if err == nil {
+		j, err = io.ReadAll(zr)
 	}
-	j, err := io.ReadAll(zr)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("gunzip report: %v", err)
 	}
 	return j
 }
