@@ -1,0 +1,374 @@
+package interop
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/smtp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mtasts-go/mtasts/internal/testserver"
+	"github.com/mtasts-go/mtasts/resolver"
+	"github.com/mtasts-go/mtasts/validate"
+)
+
+// The addresses of the DANE tests.
+const (
+	daneNSD     = "127.0.56.10"
+	daneUnbound = "127.0.56.11"
+)
+
+// handshakeTimeout bounds one SMTP session with STARTTLS.
+const handshakeTimeout = 10 * time.Second
+
+// daneCase is a domain with one MX host, mx.<domain>, the TLSA records
+// published for it, the MTA-STS policy of the domain, and the verdict.
+type daneCase struct {
+	name   string
+	domain string
+	// host is the MX host; default mx.<domain>.
+	host string
+	// tlsa returns the TLSA records of the host (presentation form, "3 1
+	// 1 ab..."); nil publishes none.
+	tlsa func(w *testserver.World, host string) []string
+	// mode is the MTA-STS mode published ("" no policy); mxPattern the
+	// policy's mx line (default the host).
+	mode, mxPattern string
+	// zone: "" the signed test., "insecure" or "expired" the child zones.
+	zone string
+	// nodata: the TLSA name exists (a TXT record) with no TLSA record.
+	nodata bool
+	// bogus: the TLSA record is tampered with after signing.
+	bogus bool
+
+	status     resolver.DANEStatus
+	action     resolver.Action
+	requireTLS bool
+	result     validate.ResultType // Decision.Result
+	// handshake is the result type of the STARTTLS handshake ("" success);
+	// skipped for Refuse.
+	handshake validate.ResultType
+	// reported: the handshake is reported (TLSConfigReport) with this
+	// result; "none" when it must not be reported at all.
+	reported validate.ResultType
+}
+
+func (c daneCase) mx() string {
+	if c.host != "" {
+		return c.host
+	}
+	return "mx." + c.domain
+}
+
+// tlsaOf returns the TLSA record of usage, selector and matching type for
+// the certificate the world presents for host (the CA's for usage 2).
+func tlsaOf(usage, selector, matching int) func(w *testserver.World, host string) []string {
+	return func(w *testserver.World, host string) []string {
+		cert, err := w.Certificate(host, 0)
+		if err != nil {
+			panic(err) // a test world fault: seen at once
+		}
+		der := cert.Leaf.Raw
+		spki := cert.Leaf.RawSubjectPublicKeyInfo
+		if usage == 2 {
+			der, spki = w.CA().Certificate().Raw, w.CA().Certificate().RawSubjectPublicKeyInfo
+		}
+		data := der
+		if selector == 1 {
+			data = spki
+		}
+		switch matching {
+		case 1:
+			s := sha256.Sum256(data)
+			data = s[:]
+		case 2:
+			s := sha512.Sum512(data)
+			data = s[:]
+		}
+		return []string{fmt.Sprintf("%d %d %d %s", usage, selector, matching, hex.EncodeToString(data))}
+	}
+}
+
+// bogusData is the data of the TLSA record whose signature is broken.
+var bogusData = strings.Repeat("ab", 32)
+
+func daneCases() []daneCase {
+	const deliver, refuse = resolver.Deliver, resolver.Refuse
+	secure, none, unusable, bogus := resolver.DANESecure, resolver.DANENone, resolver.DANEUnusable, resolver.DANEBogus
+	return []daneCase{
+		// DANE-EE: the leaf's key or certificate; DANE wins over every mode.
+		{name: "DANE-EE 3 1 1 over an enforce policy whose mx does not match", domain: "ee311.test", tlsa: tlsaOf(3, 1, 1),
+			mode: "enforce", mxPattern: "other.ee311.test", status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-EE 3 0 1 over a testing policy", domain: "ee301.test", tlsa: tlsaOf(3, 0, 1),
+			mode: "testing", status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-EE 3 1 2 without a policy", domain: "ee312.test", tlsa: tlsaOf(3, 1, 2),
+			status: secure, action: deliver, requireTLS: true},
+		// DANE-TA: the CA, which the MX host does not send (its chain is
+		// the leaf alone): a full record is an anchor all the same.
+		{name: "DANE-TA 2 0 0 over a none policy", domain: "ta200.test", tlsa: tlsaOf(2, 0, 0),
+			mode: "none", status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-TA 2 1 0 over an enforce policy", domain: "ta210.test", tlsa: tlsaOf(2, 1, 0),
+			mode: "enforce", status: secure, action: deliver, requireTLS: true},
+		// A digest of the CA matches nothing the host sends: RFC 7671
+		// section 5.2.2, the server must send its trust anchor.
+		{name: "DANE-TA 2 0 1 of a CA the host does not send fails", domain: "ta201.test", tlsa: tlsaOf(2, 0, 1),
+			status: secure, action: deliver, requireTLS: true,
+			handshake: validate.ResultTLSAInvalid, reported: validate.ResultTLSAInvalid},
+		{name: "DANE-TA 2 1 1 of a CA the host does not send fails", domain: "ta211.test", tlsa: tlsaOf(2, 1, 1),
+			mode: "enforce", status: secure, action: deliver, requireTLS: true,
+			handshake: validate.ResultTLSAInvalid, reported: validate.ResultTLSAInvalid},
+		// A record for another key: the enforce policy would accept the
+		// certificate (valid, right name), DANE refuses it.
+		{name: "DANE-EE for another key fails the handshake over a matching enforce policy", domain: "wrongkey.test",
+			tlsa: func(w *testserver.World, host string) []string { return tlsaOf(3, 1, 1)(w, "other."+host) },
+			mode: "enforce", status: secure, action: deliver, requireTLS: true,
+			handshake: validate.ResultTLSAInvalid, reported: validate.ResultTLSAInvalid},
+		// DNSSEC failures: not this MX, whatever the policy says.
+		{name: "bogus signature refuses over a testing policy", domain: "bogus.test", bogus: true,
+			mode: "testing", status: bogus, action: refuse, result: validate.ResultDNSSECInvalid},
+		{name: "expired signature refuses over a matching enforce policy", domain: "exp.test", host: "mx.expired.test", zone: "expired",
+			tlsa: tlsaOf(3, 1, 1), mode: "enforce", status: bogus, action: refuse, result: validate.ResultDNSSECInvalid},
+		// No DANE: MTA-STS decides.
+		{name: "insecure delegation leaves enforce to MTA-STS", domain: "ins.test", host: "mx.insecure.test", zone: "insecure",
+			tlsa: tlsaOf(3, 1, 1), mode: "enforce", status: none, action: deliver, requireTLS: true, reported: ""},
+		{name: "insecure delegation without a policy is opportunistic", domain: "ins2.test", host: "mx2.insecure.test", zone: "insecure",
+			tlsa:   func(w *testserver.World, host string) []string { return tlsaOf(3, 1, 1)(w, "other."+host) },
+			status: none, action: resolver.DeliverWithoutSTS, reported: "none"},
+		{name: "secure NODATA leaves testing to MTA-STS", domain: "nodata.test", nodata: true,
+			mode: "testing", status: none, action: deliver, reported: ""},
+		// Only unusable records: TLS required; MTA-STS authenticates where
+		// it applies, else any certificate passes, reported tlsa-invalid.
+		{name: "only PKIX-EE records without a policy", domain: "pkix.test", tlsa: tlsaOf(1, 1, 1),
+			status: unusable, action: deliver, requireTLS: true, reported: validate.ResultTLSAInvalid},
+		{name: "only PKIX-EE records under an enforce policy", domain: "pkixsts.test", tlsa: tlsaOf(1, 1, 1),
+			mode: "enforce", status: unusable, action: deliver, requireTLS: true, reported: ""},
+	}
+}
+
+// daneZones writes the zones of the cases: test. (signed, the trust
+// anchor), insecure.test. (unsigned, no DS) and expired.test. (signed,
+// its signatures expired, its DS in test.).
+func daneZones(w *testserver.World, cases []daneCase, ids map[string]string) []signedZone {
+	var top, insecure, expired strings.Builder
+	fmt.Fprintf(&top, `$ORIGIN test.
+$TTL 300
+@		IN SOA	ns1.test. hostmaster.test. ( 1 3600 600 86400 60 )
+		IN NS	ns1.test.
+ns1		IN A	%[1]s
+insecure	IN NS	ns1.test.
+expired		IN NS	ns1.test.
+`, daneNSD)
+	soa := func(b *strings.Builder, origin string) {
+		fmt.Fprintf(b, "$ORIGIN %s\n$TTL 300\n@\tIN SOA\tns1.test. hostmaster.test. ( 1 3600 600 86400 60 )\n\tIN NS\tns1.test.\n", origin)
+	}
+	soa(&insecure, "insecure.test.")
+	soa(&expired, "expired.test.")
+	for _, c := range cases {
+		host := c.mx()
+		fmt.Fprintf(&top, "%s.\tIN MX\t10 %s.\n", c.domain, host)
+		if id := ids[c.domain]; id != "" {
+			fmt.Fprintf(&top, "_mta-sts.%s.\tIN TXT\t\"v=STSv1; id=%s\"\nmta-sts.%s.\tIN A\t%s\n", c.domain, id, c.domain, w.IP())
+		}
+		b := &top
+		switch c.zone {
+		case "insecure":
+			b = &insecure
+		case "expired":
+			b = &expired
+		}
+		ip, _, _ := net.SplitHostPort(w.SMTPAddr(host))
+		fmt.Fprintf(b, "%s.\tIN A\t%s\n", host, ip)
+		if c.tlsa != nil {
+			for _, r := range c.tlsa(w, host) {
+				fmt.Fprintf(b, "_25._tcp.%s.\tIN TLSA\t%s\n", host, r)
+			}
+		}
+		if c.bogus {
+			fmt.Fprintf(b, "_25._tcp.%s.\tIN TLSA\t3 1 1 %s\n", host, bogusData)
+		}
+		if c.nodata {
+			fmt.Fprintf(b, "_25._tcp.%s.\tIN TXT\t\"not a TLSA record\"\n", host)
+		}
+	}
+	return []signedZone{
+		{origin: "test.", text: top.String(), anchor: true, tamper: func(s string) string {
+			// The record keeps its signature, made over other data.
+			return strings.Replace(s, bogusData, strings.Repeat("cd", 32), 1)
+		}},
+		{origin: "insecure.test.", text: insecure.String(), unsigned: true},
+		{origin: "expired.test.", text: expired.String(), expired: true},
+	}
+}
+
+// TestDANE checks the DANE verdict of the resolver (resolver.Options.DNSSEC)
+// against Unbound validating zones that NSD serves, signed by ldnsutils,
+// each case ending in a real STARTTLS handshake with the MX host.
+func TestDANE(t *testing.T) {
+	start := time.Now()
+	w := testserver.Start(t)
+	cases := daneCases()
+	ids := map[string]string{}
+	for _, c := range cases {
+		if _, err := w.AddSMTPHost(c.mx()); err != nil {
+			t.Fatal(err)
+		}
+		if c.mode == "" {
+			continue
+		}
+		mx := c.mxPattern
+		if mx == "" {
+			mx = c.mx()
+		}
+		id, err := w.AddDomain(c.domain, testserver.Policy{Mode: c.mode, MX: []string{mx}, MaxAge: 86400})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[c.domain] = id
+	}
+	dnsw := startSignedDNS(t, daneNSD, daneUnbound, daneZones(w, cases, ids)...)
+	t.Logf("zones signed and servers up in %v", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(dnsw.logs())
+		}
+	})
+
+	r, err := resolver.New(resolver.Options{DNS: []string{dnsw.unbound}, DNSSEC: true,
+		RootCAs: w.RootCAs(), HTTPSPort: w.HTTPSPort(), FetchTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+
+	t.Run("servers", func(t *testing.T) { testDANEServers(t, dnsw) })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { checkDANE(t, w, r, c) })
+	}
+}
+
+// checkDANE checks the decision for c, the DANE status alone, and the
+// STARTTLS handshake configured by the decision.
+func checkDANE(t *testing.T, w *testserver.World, r *resolver.Resolver, c daneCase) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	mx := c.mx()
+	d, err := r.Check(ctx, c.domain, mx)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if d.DANEStatus != c.status || d.Action != c.action || d.RequireTLS != c.requireTLS || d.Result != c.result {
+		t.Fatalf("Check = %v (dane %v, require_tls %v, result %q, why %q);\nwant dane %v, %v, require_tls %v, result %q",
+			d, d.DANEStatus, d.RequireTLS, d.Result, d.DANEWhy(), c.status, c.action, c.requireTLS, c.result)
+	}
+	if c.mode != "" && c.mode != "none" && d.Mode.String() != c.mode {
+		t.Errorf("Check mode %v; want the policy's %s (fetched beside DANE)", d.Mode, c.mode)
+	}
+	st, set, err := r.DANE(ctx, c.domain, mx)
+	if st != c.status {
+		t.Errorf("DANE = %v, %v, %v; want %v", st, set, err, c.status)
+	}
+	if c.status == resolver.DANEBogus {
+		if validate.ResultOf(err) != validate.ResultDNSSECInvalid {
+			t.Errorf("DANE error %v; want dnssec-invalid", err)
+		}
+		return // not this MX: no connection
+	}
+	if (c.status == resolver.DANESecure || c.status == resolver.DANEUnusable) != (d.DANE != nil) {
+		t.Errorf("Decision.DANE = %v with status %v", d.DANE, d.DANEStatus)
+	}
+
+	var reports []error
+	base := &tls.Config{}
+	if d.Action == resolver.DeliverWithoutSTS {
+		base.InsecureSkipVerify = true // opportunistic TLS (RFC 7435)
+	}
+	cfg := d.TLSConfigReport(base, func(err error) { reports = append(reports, err) })
+	serverName, err := starttls(ctx, w, mx, cfg)
+	if got := validate.ResultOf(err); err != nil && got == "" || got != c.handshake {
+		t.Errorf("handshake: %v (result %q); want result %q", err, got, c.handshake)
+	}
+	if err == nil && serverName != mx {
+		t.Errorf("SNI %q; want %q", serverName, mx)
+	}
+	switch {
+	case c.reported == "none":
+		if len(reports) != 0 {
+			t.Errorf("reported %v; want no report", reports)
+		}
+	case len(reports) != 1:
+		t.Errorf("reported %v; want one report of %q", reports, c.reported)
+	case validate.ResultOf(reports[0]) != c.reported:
+		t.Errorf("reported %v; want %q", reports[0], c.reported)
+	}
+}
+
+// starttls opens an SMTP session with the world's server for host, says
+// EHLO and STARTTLS with cfg, and returns the SNI the server saw.
+func starttls(ctx context.Context, w *testserver.World, host string, cfg *tls.Config) (string, error) {
+	addr := w.SMTPAddr(host)
+	d := net.Dialer{Timeout: handshakeTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return "", err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return "", err
+	}
+	if err := c.StartTLS(cfg); err != nil {
+		return "", err
+	}
+	st, ok := c.TLSConnectionState()
+	if !ok {
+		return "", errors.New("no TLS after STARTTLS")
+	}
+	c.Quit()
+	return st.ServerName, nil
+}
+
+// testDANEServers pins what Unbound answers a DNSSEC-aware stub, with a few
+// lines of miekg/dns: the AD bit, and SERVFAIL with an Extended DNS Error.
+func testDANEServers(t *testing.T, w *signedDNS) {
+	for _, c := range []struct {
+		name  string
+		qname string
+		qtype uint16
+		rcode int
+		ad    bool
+		ede   int
+	}{
+		{"secure TLSA has the AD bit", "_25._tcp.mx.ee311.test", dns.TypeTLSA, dns.RcodeSuccess, true, -1},
+		{"secure MX has the AD bit", "ee311.test", dns.TypeMX, dns.RcodeSuccess, true, -1},
+		{"secure NODATA has the AD bit", "_25._tcp.mx.nodata.test", dns.TypeTLSA, dns.RcodeSuccess, true, -1},
+		{"secure NXDOMAIN has the AD bit", "_25._tcp.absent.test", dns.TypeTLSA, dns.RcodeNameError, true, -1},
+		{"insecure zone has no AD bit", "_25._tcp.mx.insecure.test", dns.TypeTLSA, dns.RcodeSuccess, false, -1},
+		{"tampered record is SERVFAIL, EDE 6 (DNSSEC bogus)", "_25._tcp.mx.bogus.test", dns.TypeTLSA, dns.RcodeServerFailure, false, 6},
+		{"expired signature is SERVFAIL, EDE 7 (signature expired)", "mx.expired.test", dns.TypeA, dns.RcodeServerFailure, false, 7},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := secureQuery(w.unbound, c.qname, c.qtype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Rcode != c.rcode || m.AuthenticatedData != c.ad || edeCode(m) != c.ede {
+				t.Errorf("%s %s: rcode %s, AD %v, EDE %d; want %s, AD %v, EDE %d\n%v", c.qname, dns.TypeToString[c.qtype],
+					dns.RcodeToString[m.Rcode], m.AuthenticatedData, edeCode(m), dns.RcodeToString[c.rcode], c.ad, c.ede, m)
+			}
+		})
+	}
+}
