@@ -49,6 +49,9 @@ type daneCase struct {
 	nodata bool
 	// bogus: the TLSA record is tampered with after signing.
 	bogus bool
+	// chain: the MX host sends the CA's certificate after its own
+	// (startChainMX) instead of being a server of internal/testserver.
+	chain bool
 
 	status     resolver.DANEStatus
 	action     resolver.Action
@@ -118,6 +121,12 @@ func daneCases() []daneCase {
 			mode: "none", status: secure, action: deliver, requireTLS: true},
 		{name: "DANE-TA 2 1 0 over an enforce policy", domain: "ta210.test", tlsa: tlsaOf(2, 1, 0),
 			mode: "enforce", status: secure, action: deliver, requireTLS: true},
+		// A digest of the CA, which the host sends after its certificate.
+		{name: "DANE-TA 2 0 1 of a CA the host sends over a testing policy", domain: "ta201chain.test", tlsa: tlsaOf(2, 0, 1),
+			chain: true, mode: "testing", status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-TA 2 1 1 of a CA the host sends over an enforce policy whose mx does not match", domain: "ta211chain.test",
+			tlsa: tlsaOf(2, 1, 1), chain: true, mode: "enforce", mxPattern: "other.ta211chain.test",
+			status: secure, action: deliver, requireTLS: true},
 		// A digest of the CA matches nothing the host sends: RFC 7671
 		// section 5.2.2, the server must send its trust anchor.
 		{name: "DANE-TA 2 0 1 of a CA the host does not send fails", domain: "ta201.test", tlsa: tlsaOf(2, 0, 1),
@@ -157,7 +166,7 @@ func daneCases() []daneCase {
 // daneZones writes the zones of the cases: test. (signed, the trust
 // anchor), insecure.test. (unsigned, no DS) and expired.test. (signed,
 // its signatures expired, its DS in test.).
-func daneZones(w *testserver.World, cases []daneCase, ids map[string]string) []signedZone {
+func daneZones(w *testserver.World, cases []daneCase, ids, addrs map[string]string) []signedZone {
 	var top, insecure, expired strings.Builder
 	fmt.Fprintf(&top, `$ORIGIN test.
 $TTL 300
@@ -185,7 +194,7 @@ expired		IN NS	ns1.test.
 		case "expired":
 			b = &expired
 		}
-		ip, _, _ := net.SplitHostPort(w.SMTPAddr(host))
+		ip, _, _ := net.SplitHostPort(addrs[host])
 		fmt.Fprintf(b, "%s.\tIN A\t%s\n", host, ip)
 		if c.tlsa != nil {
 			for _, r := range c.tlsa(w, host) {
@@ -216,10 +225,16 @@ func TestDANE(t *testing.T) {
 	start := time.Now()
 	w := testserver.Start(t)
 	cases := daneCases()
-	ids := map[string]string{}
+	ids, addrs := map[string]string{}, map[string]string{}
 	for _, c := range cases {
-		if _, err := w.AddSMTPHost(c.mx()); err != nil {
-			t.Fatal(err)
+		if c.chain {
+			addrs[c.mx()] = startChainMX(t, w, c.mx())
+		} else {
+			addr, err := w.AddSMTPHost(c.mx())
+			if err != nil {
+				t.Fatal(err)
+			}
+			addrs[c.mx()] = addr
 		}
 		if c.mode == "" {
 			continue
@@ -234,7 +249,7 @@ func TestDANE(t *testing.T) {
 		}
 		ids[c.domain] = id
 	}
-	dnsw := startSignedDNS(t, daneNSD, daneUnbound, daneZones(w, cases, ids)...)
+	dnsw := startSignedDNS(t, daneNSD, daneUnbound, daneZones(w, cases, ids, addrs)...)
 	t.Logf("zones signed and servers up in %v", time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -251,13 +266,13 @@ func TestDANE(t *testing.T) {
 
 	t.Run("servers", func(t *testing.T) { testDANEServers(t, dnsw) })
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { checkDANE(t, w, r, c) })
+		t.Run(c.name, func(t *testing.T) { checkDANE(t, addrs[c.mx()], r, c) })
 	}
 }
 
 // checkDANE checks the decision for c, the DANE status alone, and the
 // STARTTLS handshake configured by the decision.
-func checkDANE(t *testing.T, w *testserver.World, r *resolver.Resolver, c daneCase) {
+func checkDANE(t *testing.T, addr string, r *resolver.Resolver, c daneCase) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	mx := c.mx()
@@ -292,7 +307,7 @@ func checkDANE(t *testing.T, w *testserver.World, r *resolver.Resolver, c daneCa
 		base.InsecureSkipVerify = true // opportunistic TLS (RFC 7435)
 	}
 	cfg := d.TLSConfigReport(base, func(err error) { reports = append(reports, err) })
-	serverName, err := starttls(ctx, w, mx, cfg)
+	serverName, err := starttls(ctx, addr, mx, cfg)
 	if got := validate.ResultOf(err); err != nil && got == "" || got != c.handshake {
 		t.Errorf("handshake: %v (result %q); want result %q", err, got, c.handshake)
 	}
@@ -311,10 +326,9 @@ func checkDANE(t *testing.T, w *testserver.World, r *resolver.Resolver, c daneCa
 	}
 }
 
-// starttls opens an SMTP session with the world's server for host, says
-// EHLO and STARTTLS with cfg, and returns the SNI the server saw.
-func starttls(ctx context.Context, w *testserver.World, host string, cfg *tls.Config) (string, error) {
-	addr := w.SMTPAddr(host)
+// starttls opens an SMTP session with the server of host at addr, says
+// EHLO and STARTTLS with cfg, and returns the SNI sent.
+func starttls(ctx context.Context, addr, host string, cfg *tls.Config) (string, error) {
 	d := net.Dialer{Timeout: handshakeTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
