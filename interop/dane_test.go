@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/resolver"
 	"github.com/mtasts-go/mtasts/validate"
@@ -43,22 +44,33 @@ type daneCase struct {
 	// mode is the MTA-STS mode published ("" no policy); mxPattern the
 	// policy's mx line (default the host).
 	mode, mxPattern string
-	// zone: "" the signed test., "insecure" or "expired" the child zones.
-	zone string
 	// nodata: the TLSA name exists (a TXT record) with no TLSA record.
 	nodata bool
 	// bogus: the TLSA record is tampered with after signing.
 	bogus bool
+	// alias: the MX host is a CNAME to this host name, which has the
+	// address and TLSA records (RFC 7672 section 2.2.3): the TLSA base
+	// domain, and the name sent in SNI.
+	alias string
+	// tlsaAt: the TLSA name of the host is a CNAME to this name, which has
+	// the records.
+	tlsaAt string
 	// chain: the MX host sends the CA's certificate after its own
 	// (startChainMX) instead of being a server of internal/testserver.
 	chain bool
+
+	// bogusType and ede: for DANEBogus, the lookup that failed and the
+	// Extended DNS Error that Unbound sent (one of ede: see
+	// testDANEServers for why an expired signature may come as 6).
+	bogusType string
+	ede       []int
 
 	status     resolver.DANEStatus
 	action     resolver.Action
 	requireTLS bool
 	result     validate.ResultType // Decision.Result
 	// handshake is the result type of the STARTTLS handshake ("" success);
-	// skipped for Refuse.
+	// none is tried for Refuse.
 	handshake validate.ResultType
 	// reported: the handshake is reported (TLSConfigReport) with this
 	// result; "none" when it must not be reported at all.
@@ -135,6 +147,11 @@ func daneCases() []daneCase {
 		{name: "DANE-TA 2 1 1 of a CA the host does not send fails", domain: "ta211.test", tlsa: tlsaOf(2, 1, 1),
 			mode: "enforce", status: secure, action: deliver, requireTLS: true,
 			handshake: validate.ResultTLSAInvalid, reported: validate.ResultTLSAInvalid},
+		// CNAMEs, each hop signed.
+		{name: "MX host CNAME to a secure host: TLSA and SNI at the target", domain: "alias.test", alias: "target.alias.test",
+			tlsa: tlsaOf(3, 1, 1), mode: "testing", status: secure, action: deliver, requireTLS: true},
+		{name: "TLSA name CNAME to a shared TLSA record", domain: "tlsacname.test", tlsaAt: "_25._tcp.shared.tlsacname.test",
+			tlsa: tlsaOf(3, 1, 1), status: secure, action: deliver, requireTLS: true},
 		// A record for another key: the enforce policy would accept the
 		// certificate (valid, right name), DANE refuses it.
 		{name: "DANE-EE for another key fails the handshake over a matching enforce policy", domain: "wrongkey.test",
@@ -143,23 +160,33 @@ func daneCases() []daneCase {
 			handshake: validate.ResultTLSAInvalid, reported: validate.ResultTLSAInvalid},
 		// DNSSEC failures: not this MX, whatever the policy says.
 		{name: "bogus signature refuses over a testing policy", domain: "bogus.test", bogus: true,
-			mode: "testing", status: bogus, action: refuse, result: validate.ResultDNSSECInvalid},
-		{name: "expired signature refuses over a matching enforce policy", domain: "exp.test", host: "mx.expired.test", zone: "expired",
-			tlsa: tlsaOf(3, 1, 1), mode: "enforce", status: bogus, action: refuse, result: validate.ResultDNSSECInvalid},
+			mode: "testing", bogusType: "TLSA", ede: []int{6}, status: bogus, action: refuse, result: validate.ResultDNSSECInvalid},
+		{name: "expired signature refuses over a matching enforce policy", domain: "exp.test", host: "mx.expired.test",
+			tlsa: tlsaOf(3, 1, 1), mode: "enforce", bogusType: "A", ede: []int{7, 6}, status: bogus, action: refuse, result: validate.ResultDNSSECInvalid},
 		// No DANE: MTA-STS decides.
-		{name: "insecure delegation leaves enforce to MTA-STS", domain: "ins.test", host: "mx.insecure.test", zone: "insecure",
+		{name: "insecure delegation leaves enforce to MTA-STS", domain: "ins.test", host: "mx.insecure.test",
 			tlsa: tlsaOf(3, 1, 1), mode: "enforce", status: none, action: deliver, requireTLS: true, reported: ""},
-		{name: "insecure delegation without a policy is opportunistic", domain: "ins2.test", host: "mx2.insecure.test", zone: "insecure",
+		{name: "insecure delegation without a policy is opportunistic", domain: "ins2.test", host: "mx2.insecure.test",
 			tlsa:   func(w *testserver.World, host string) []string { return tlsaOf(3, 1, 1)(w, "other."+host) },
 			status: none, action: resolver.DeliverWithoutSTS, reported: "none"},
 		{name: "secure NODATA leaves testing to MTA-STS", domain: "nodata.test", nodata: true,
 			mode: "testing", status: none, action: deliver, reported: ""},
+		{name: "insecure MX RRset leaves enforce to MTA-STS, whose mx does not match", domain: "d.insecure.test",
+			host: "mx.insmx.test", tlsa: tlsaOf(3, 1, 1), mode: "enforce", mxPattern: "other.insecure.test",
+			status: none, action: refuse, result: validate.ResultValidationFailure},
 		// Only unusable records: TLS required; MTA-STS authenticates where
 		// it applies, else any certificate passes, reported tlsa-invalid.
 		{name: "only PKIX-EE records without a policy", domain: "pkix.test", tlsa: tlsaOf(1, 1, 1),
 			status: unusable, action: deliver, requireTLS: true, reported: validate.ResultTLSAInvalid},
 		{name: "only PKIX-EE records under an enforce policy", domain: "pkixsts.test", tlsa: tlsaOf(1, 1, 1),
 			mode: "enforce", status: unusable, action: deliver, requireTLS: true, reported: ""},
+		{name: "only PKIX-EE records under a testing policy", domain: "pkixtesting.test", tlsa: tlsaOf(1, 1, 1),
+			mode: "testing", status: unusable, action: deliver, requireTLS: true, reported: ""},
+		{name: "only PKIX-EE records under an enforce policy whose mx does not match", domain: "pkixmismatch.test",
+			tlsa: tlsaOf(1, 1, 1), mode: "enforce", mxPattern: "other.pkixmismatch.test",
+			status: unusable, action: refuse, result: validate.ResultValidationFailure},
+		{name: "bogus signature refuses without a policy", domain: "bogus2.test", bogus: true,
+			bogusType: "TLSA", ede: []int{6}, status: bogus, action: refuse, result: validate.ResultDNSSECInvalid},
 	}
 }
 
@@ -180,25 +207,37 @@ expired		IN NS	ns1.test.
 		fmt.Fprintf(b, "$ORIGIN %s\n$TTL 300\n@\tIN SOA\tns1.test. hostmaster.test. ( 1 3600 600 86400 60 )\n\tIN NS\tns1.test.\n", origin)
 	}
 	soa(&insecure, "insecure.test.")
+	zoneOf := func(name string) *strings.Builder {
+		switch {
+		case dns.IsSubDomain("insecure.test.", dns.Fqdn(name)):
+			return &insecure
+		case dns.IsSubDomain("expired.test.", dns.Fqdn(name)):
+			return &expired
+		}
+		return &top
+	}
 	soa(&expired, "expired.test.")
 	for _, c := range cases {
 		host := c.mx()
-		fmt.Fprintf(&top, "%s.\tIN MX\t10 %s.\n", c.domain, host)
+		fmt.Fprintf(zoneOf(c.domain), "%s.\tIN MX\t10 %s.\n", c.domain, host)
 		if id := ids[c.domain]; id != "" {
-			fmt.Fprintf(&top, "_mta-sts.%s.\tIN TXT\t\"v=STSv1; id=%s\"\nmta-sts.%s.\tIN A\t%s\n", c.domain, id, c.domain, w.IP())
+			fmt.Fprintf(zoneOf(c.domain), "_mta-sts.%s.\tIN TXT\t\"v=STSv1; id=%s\"\nmta-sts.%s.\tIN A\t%s\n", c.domain, id, c.domain, w.IP())
 		}
-		b := &top
-		switch c.zone {
-		case "insecure":
-			b = &insecure
-		case "expired":
-			b = &expired
-		}
+		b := zoneOf(host)
 		ip, _, _ := net.SplitHostPort(addrs[host])
+		if c.alias != "" {
+			fmt.Fprintf(b, "%s.\tIN CNAME\t%s.\n", host, c.alias)
+			host = c.alias
+		}
 		fmt.Fprintf(b, "%s.\tIN A\t%s\n", host, ip)
+		tlsaName := "_25._tcp." + host
+		if c.tlsaAt != "" {
+			fmt.Fprintf(b, "%s.\tIN CNAME\t%s.\n", tlsaName, c.tlsaAt)
+			tlsaName = c.tlsaAt
+		}
 		if c.tlsa != nil {
 			for _, r := range c.tlsa(w, host) {
-				fmt.Fprintf(b, "_25._tcp.%s.\tIN TLSA\t%s\n", host, r)
+				fmt.Fprintf(b, "%s.\tIN TLSA\t%s\n", tlsaName, r)
 			}
 		}
 		if c.bogus {
@@ -211,7 +250,7 @@ expired		IN NS	ns1.test.
 	return []signedZone{
 		{origin: "test.", text: top.String(), anchor: true, tamper: func(s string) string {
 			// The record keeps its signature, made over other data.
-			return strings.Replace(s, bogusData, strings.Repeat("cd", 32), 1)
+			return strings.ReplaceAll(s, bogusData, strings.Repeat("cd", 32))
 		}},
 		{origin: "insecure.test.", text: insecure.String(), unsigned: true},
 		{origin: "expired.test.", text: expired.String(), expired: true},
@@ -291,10 +330,24 @@ func checkDANE(t *testing.T, addr string, r *resolver.Resolver, c daneCase) {
 	if st != c.status {
 		t.Errorf("DANE = %v, %v, %v; want %v", st, set, err, c.status)
 	}
+	if c.status == resolver.DANEBogus && validate.ResultOf(err) != validate.ResultDNSSECInvalid {
+		t.Errorf("DANE error %v; want dnssec-invalid", err)
+	}
 	if c.status == resolver.DANEBogus {
-		if validate.ResultOf(err) != validate.ResultDNSSECInvalid {
-			t.Errorf("DANE error %v; want dnssec-invalid", err)
+		// The failed lookup, and Unbound's Extended DNS Error, in the error.
+		var de *dnsclient.Error
+		ede := false
+		for _, code := range c.ede {
+			ede = ede || strings.Contains(d.Err.Error(), fmt.Sprintf("extended error %d,", code))
 		}
+		if !errors.As(d.Err, &de) || de.Type != c.bogusType || !dnsclient.IsBogus(d.Err) || !ede {
+			t.Errorf("Decision.Err %v; want the bogus %s lookup with extended error in %v", d.Err, c.bogusType, c.ede)
+		}
+	}
+	if (c.status == resolver.DANENone) != (d.DANEWhy() != "") {
+		t.Errorf("DANEWhy %q with status %v", d.DANEWhy(), d.DANEStatus)
+	}
+	if d.Action == resolver.Refuse {
 		return // not this MX: no connection
 	}
 	if (c.status == resolver.DANESecure || c.status == resolver.DANEUnusable) != (d.DANE != nil) {
@@ -311,8 +364,15 @@ func checkDANE(t *testing.T, addr string, r *resolver.Resolver, c daneCase) {
 	if got := validate.ResultOf(err); err != nil && got == "" || got != c.handshake {
 		t.Errorf("handshake: %v (result %q); want result %q", err, got, c.handshake)
 	}
-	if err == nil && serverName != mx {
-		t.Errorf("SNI %q; want %q", serverName, mx)
+	sni := mx
+	if c.alias != "" {
+		sni = c.alias
+	}
+	if d.DANE != nil && d.DANE.Base() != sni {
+		t.Errorf("TLSA base domain %q; want %q", d.DANE.Base(), sni)
+	}
+	if err == nil && serverName != sni {
+		t.Errorf("SNI %q; want %q", serverName, sni)
 	}
 	switch {
 	case c.reported == "none":
@@ -358,6 +418,25 @@ func starttls(ctx context.Context, addr, host string, cfg *tls.Config) (string, 
 // testDANEServers pins what Unbound answers a DNSSEC-aware stub, with a few
 // lines of miekg/dns: the AD bit, and SERVFAIL with an Extended DNS Error.
 func testDANEServers(t *testing.T, w *signedDNS) {
+	t.Run("secure answer to the DO bit holds the RRSIG", func(t *testing.T) {
+		// The client must skip it: internal/testserver sends none.
+		m, err := secureQuery(w.unbound, "_25._tcp.mx.ee311.test", dns.TypeTLSA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tlsa, sig int
+		for _, rr := range m.Answer {
+			switch rr.(type) {
+			case *dns.TLSA:
+				tlsa++
+			case *dns.RRSIG:
+				sig++
+			}
+		}
+		if tlsa != 1 || sig != 1 {
+			t.Errorf("answer %v; want one TLSA record and its RRSIG", m.Answer)
+		}
+	})
 	for _, c := range []struct {
 		name  string
 		qname string
@@ -367,12 +446,17 @@ func testDANEServers(t *testing.T, w *signedDNS) {
 		ede   int
 	}{
 		{"secure TLSA has the AD bit", "_25._tcp.mx.ee311.test", dns.TypeTLSA, dns.RcodeSuccess, true, -1},
+		{"CNAME to a secure host has the AD bit", "mx.alias.test", dns.TypeA, dns.RcodeSuccess, true, -1},
 		{"secure MX has the AD bit", "ee311.test", dns.TypeMX, dns.RcodeSuccess, true, -1},
 		{"secure NODATA has the AD bit", "_25._tcp.mx.nodata.test", dns.TypeTLSA, dns.RcodeSuccess, true, -1},
 		{"secure NXDOMAIN has the AD bit", "_25._tcp.absent.test", dns.TypeTLSA, dns.RcodeNameError, true, -1},
 		{"insecure zone has no AD bit", "_25._tcp.mx.insecure.test", dns.TypeTLSA, dns.RcodeSuccess, false, -1},
 		{"tampered record is SERVFAIL, EDE 6 (DNSSEC bogus)", "_25._tcp.mx.bogus.test", dns.TypeTLSA, dns.RcodeServerFailure, false, 6},
-		{"expired signature is SERVFAIL, EDE 7 (signature expired)", "mx.expired.test", dns.TypeA, dns.RcodeServerFailure, false, 7},
+		// Unbound 1.17 says why on the first query of a name and type
+		// only: asked again, the answer comes from its cache as EDE 6.
+		{"expired signature is SERVFAIL, EDE 7 (signature expired)", "expired.test", dns.TypeSOA, dns.RcodeServerFailure, false, 7},
+		{"expired signature asked again is SERVFAIL, EDE 6 (DNSSEC bogus)", "expired.test", dns.TypeSOA, dns.RcodeServerFailure, false, 6},
+		{"DNSKEY of the expired zone is SERVFAIL, EDE 7", "expired.test", dns.TypeDNSKEY, dns.RcodeServerFailure, false, 7},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := secureQuery(w.unbound, c.qname, c.qtype)
