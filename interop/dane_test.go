@@ -40,7 +40,7 @@ type daneCase struct {
 	host string
 	// tlsa returns the TLSA records of the host (presentation form, "3 1
 	// 1 ab..."); nil publishes none.
-	tlsa func(w *testserver.World, host string) []string
+	tlsa func(t testing.TB, w *testserver.World, host string) []string
 	// mode is the MTA-STS mode published ("" no policy); mxPattern the
 	// policy's mx line (default the host).
 	mode, mxPattern string
@@ -77,6 +77,7 @@ type daneCase struct {
 	reported validate.ResultType
 }
 
+// mx returns the MX host of c.
 func (c daneCase) mx() string {
 	if c.host != "" {
 		return c.host
@@ -86,11 +87,12 @@ func (c daneCase) mx() string {
 
 // tlsaOf returns the TLSA record of usage, selector and matching type for
 // the certificate the world presents for host (the CA's for usage 2).
-func tlsaOf(usage, selector, matching int) func(w *testserver.World, host string) []string {
-	return func(w *testserver.World, host string) []string {
+func tlsaOf(usage, selector, matching int) func(t testing.TB, w *testserver.World, host string) []string {
+	return func(t testing.TB, w *testserver.World, host string) []string {
+		t.Helper()
 		cert, err := w.Certificate(host, 0)
 		if err != nil {
-			panic(err) // a test world fault: seen at once
+			t.Fatal(err)
 		}
 		der := cert.Leaf.Raw
 		spki := cert.Leaf.RawSubjectPublicKeyInfo
@@ -113,8 +115,13 @@ func tlsaOf(usage, selector, matching int) func(w *testserver.World, host string
 	}
 }
 
+// otherKey is a DANE-EE 3 1 1 record of a key that host does not have.
+func otherKey(t testing.TB, w *testserver.World, host string) []string {
+	return tlsaOf(3, 1, 1)(t, w, "other."+host)
+}
+
 // bogusData is the data of the TLSA record whose signature is broken.
-var bogusData = strings.Repeat("ab", 32)
+const bogusData = "abababababababababababababababababababababababababababababababab"
 
 func daneCases() []daneCase {
 	const deliver, refuse = resolver.Deliver, resolver.Refuse
@@ -155,7 +162,9 @@ func daneCases() []daneCase {
 		// A record for another key: the enforce policy would accept the
 		// certificate (valid, right name), DANE refuses it.
 		{name: "DANE-EE for another key fails the handshake over a matching enforce policy", domain: "wrongkey.test",
-			tlsa: func(w *testserver.World, host string) []string { return tlsaOf(3, 1, 1)(w, "other."+host) },
+			tlsa: func(t testing.TB, w *testserver.World, host string) []string {
+				return tlsaOf(3, 1, 1)(t, w, "other."+host)
+			},
 			mode: "enforce", status: secure, action: deliver, requireTLS: true,
 			handshake: validate.ResultTLSAInvalid, reported: validate.ResultTLSAInvalid},
 		// DNSSEC failures: not this MX, whatever the policy says.
@@ -167,7 +176,7 @@ func daneCases() []daneCase {
 		{name: "insecure delegation leaves enforce to MTA-STS", domain: "ins.test", host: "mx.insecure.test",
 			tlsa: tlsaOf(3, 1, 1), mode: "enforce", status: none, action: deliver, requireTLS: true, reported: ""},
 		{name: "insecure delegation without a policy is opportunistic", domain: "ins2.test", host: "mx2.insecure.test",
-			tlsa:   func(w *testserver.World, host string) []string { return tlsaOf(3, 1, 1)(w, "other."+host) },
+			tlsa:   otherKey,
 			status: none, action: resolver.DeliverWithoutSTS, reported: "none"},
 		{name: "secure NODATA leaves testing to MTA-STS", domain: "nodata.test", nodata: true,
 			mode: "testing", status: none, action: deliver, reported: ""},
@@ -193,7 +202,7 @@ func daneCases() []daneCase {
 // daneZones writes the zones of the cases: test. (signed, the trust
 // anchor), insecure.test. (unsigned, no DS) and expired.test. (signed,
 // its signatures expired, its DS in test.).
-func daneZones(w *testserver.World, cases []daneCase, ids, addrs map[string]string) []signedZone {
+func daneZones(t testing.TB, w *testserver.World, cases []daneCase, ids, addrs map[string]string) []signedZone {
 	var top, insecure, expired strings.Builder
 	fmt.Fprintf(&top, `$ORIGIN test.
 $TTL 300
@@ -236,7 +245,7 @@ expired		IN NS	ns1.test.
 			tlsaName = c.tlsaAt
 		}
 		if c.tlsa != nil {
-			for _, r := range c.tlsa(w, host) {
+			for _, r := range c.tlsa(t, w, host) {
 				fmt.Fprintf(b, "%s.\tIN TLSA\t%s\n", tlsaName, r)
 			}
 		}
@@ -288,7 +297,7 @@ func TestDANE(t *testing.T) {
 		}
 		ids[c.domain] = id
 	}
-	dnsw := startSignedDNS(t, daneNSD, daneUnbound, daneZones(w, cases, ids, addrs)...)
+	dnsw := startSignedDNS(t, daneNSD, daneUnbound, daneZones(t, w, cases, ids, addrs)...)
 	t.Logf("zones signed and servers up in %v", time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
