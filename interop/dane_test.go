@@ -162,10 +162,7 @@ func daneCases() []daneCase {
 		// A record for another key: the enforce policy would accept the
 		// certificate (valid, right name), DANE refuses it.
 		{name: "DANE-EE for another key fails the handshake over a matching enforce policy", domain: "wrongkey.test",
-			tlsa: func(t testing.TB, w *testserver.World, host string) []string {
-				return tlsaOf(3, 1, 1)(t, w, "other."+host)
-			},
-			mode: "enforce", status: secure, action: deliver, requireTLS: true,
+			tlsa: otherKey, mode: "enforce", status: secure, action: deliver, requireTLS: true,
 			handshake: validate.ResultTLSAInvalid, reported: validate.ResultTLSAInvalid},
 		// DNSSEC failures: not this MX, whatever the policy says.
 		{name: "bogus signature refuses over a testing policy", domain: "bogus.test", bogus: true,
