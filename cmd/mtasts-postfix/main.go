@@ -8,7 +8,7 @@
 //	    [-cache-dir DIR | -redis URL] [-dns ADDR] [-ca FILE] [-https-port N]
 //	    [-dns-error-grace D] [-socket-mode MODE] [-socket-group GROUP]
 //	    [-overrides FILE] [-log FILE] [-metrics ADDR] [-metrics-allow-remote]
-//	    [-tlsrpt] [-idle-timeout D] [-max-conns N] [-v]
+//	    [-tlsrpt] [-dane] [-idle-timeout D] [-max-conns N] [-v]
 //
 // In main.cf:
 //
@@ -294,10 +294,19 @@ func (d *daemon) run(ctx context.Context) int {
 	})
 
 	log.Info("listening", "addr", ln.Addr().String(), "map", cfg.mapName, "strict_testing", cfg.strict,
-		"dns_error_grace", cfg.grace.String(), "tlsrpt", cfg.tlsrpt)
+		"dns_error_grace", cfg.grace.String(), "tlsrpt", cfg.tlsrpt, "dane", cfg.dane)
 	srv := &Server{Lookuper: &d.slot, Map: cfg.mapName, StrictTesting: cfg.strict, IdleTimeout: cfg.idle,
 		MaxConns: cfg.maxConns, Log: log, TLSRPT: cfg.tlsrpt, DNSErrorGrace: serverGrace(cfg.grace),
 		Overrides: d.overrides.get, Metrics: metrics}
+	if cfg.dane {
+		mx, err := dnsclient.FromFlag(cfg.dns, dnsclient.DefaultTimeout)
+		if err != nil {
+			ln.Close()
+			log.Error("-dns", "err", err)
+			return exitUsage
+		}
+		srv.DANE = newDANELookup(mx.WithDNSSEC(), &d.slot, cfg.timeout)
+	}
 	start := time.Now()
 	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error("serve", "err", err)
@@ -323,6 +332,7 @@ func (d *daemon) options(roots *x509.CertPool, store cache.Store) resolver.Optio
 		// What Check would decide; the socketmap answers come from the
 		// server's own account of the grace (see graceTracker).
 		TemporaryErrorGrace: resolverGrace(d.cfg.grace),
+		DNSSEC:              d.cfg.dane,
 	}
 }
 
