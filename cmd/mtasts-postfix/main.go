@@ -21,8 +21,12 @@
 //	smtp_tls_policy_maps = socketmap:unix:/run/mtasts-postfix/socket:postfix
 //
 // (an smtp(8) that runs chrooted needs the socket inside its chroot).
-// When DANE is used too, list its map first, so that a domain with TLSA
-// records keeps its DANE policy.
+// When DANE is used too, give -dane (the -dns servers validate DNSSEC; main.cf
+// needs smtp_dns_support_level = dnssec), or list a DANE map first, so that
+// a domain with TLSA records keeps its DANE policy: MTA-STS must never
+// override DANE (RFC 8461 section 2). With -dane, DANE is asked first and
+// the MTA-STS answer is given only where DANE decides nothing; see
+// docs/postfix.md, "DANE", for the whole table.
 //
 // # Protocol
 //
@@ -45,6 +49,14 @@
 //	                                           deliver without MTA-STS); a key
 //	                                           that is not a domain
 //	                                           ("[192.0.2.1]", ".example.com")
+//	OK dane-only                               with -dane: the MX records are
+//	                                           DNSSEC-secure and every MX host
+//	                                           has usable validated TLSA records
+//	OK dane                                    with -dane: the MX records are
+//	                                           secure and some MX host has TLSA
+//	                                           records (usable, unusable, or a
+//	                                           lookup that failed validation):
+//	                                           Postfix applies DANE per host
 //	TEMP <reason>                              the _mta-sts TXT lookup failed
 //	                                           temporarily, no policy is
 //	                                           cached, and the domain's
