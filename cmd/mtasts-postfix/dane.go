@@ -202,19 +202,18 @@ func levelOf(statuses []resolver.DANEStatus) DANELevel {
 
 // daneReply returns the DANE answer for domain, and false when DANE
 // decides nothing and MTA-STS should.
-func (s *Server) daneReply(ctx context.Context, domain string) ([]byte, bool) {
+func (s *Server) daneReply(ctx context.Context, domain string, buf *answerBuf) ([]byte, bool) {
 	level, err := s.DANE.DANELevel(ctx, domain)
 	switch {
 	case errors.Is(err, resolver.ErrClosed):
 		return replyClosed, true
 	case err != nil:
-		// The MX lookup failed: Postfix's own MX lookup (under
-		// smtp_dns_support_level = dnssec) fails the same way and defers
-		// the mail, so the MTA-STS answer cannot weaken DANE.
-		if s.debug() {
-			s.log().Debug("DANE lookup failed, MTA-STS decides", "domain", domain, "err", err)
-		}
-		return nil, false
+		// The MX lookup failed (bogus, SERVFAIL, timeout): whether DANE
+		// applies is unknown, and an MTA-STS answer could override it
+		// (RFC 8461 section 2). Postfix's own MX lookup would most often
+		// fail the same way and defer the mail: defer.
+		s.log().Debug("answer", "domain", domain, "reply", "TEMP", "why", "DANE: MX lookup failed", "err", err)
+		return tempReply(buf, "DANE: ", err.Error()), true
 	case level == DANEAllHosts:
 		if s.debug() {
 			s.log().Debug("answer", "domain", domain, "reply", string(replyDANEOnly), "why", "every MX host has usable DNSSEC-validated TLSA records")

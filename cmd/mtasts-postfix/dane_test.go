@@ -47,7 +47,7 @@ var daneCases = []daneCase{
 	{"no-tlsa-no-sts.test", []string{"n1.mx.test"}, false, "NOTFOUND ", "NOTFOUND "},
 	{"insecure-address.test", []string{"s1.mx.test", "i1.mx.test"}, true, "OK dane", daneEnforceReply},
 	{"insecure-mx.insecure.test", []string{"s1.mx.test"}, true, daneEnforceReply, daneEnforceReply},
-	{"mx-bogus.test", []string{"s1.mx.test"}, true, daneEnforceReply, daneEnforceReply},
+	{"mx-bogus.test", []string{"s1.mx.test"}, true, "TEMP DANE: dns: MX lookup of mx-bogus.test*", daneEnforceReply},
 	{"null-mx.test", []string{"."}, false, "NOTFOUND ", "NOTFOUND "},
 	{"self.test", nil, false, "OK dane-only", "NOTFOUND "},
 }
@@ -119,7 +119,7 @@ func TestDANEAnswers(t *testing.T) {
 	for _, c := range daneCases {
 		t.Run(c.domain, func(t *testing.T) {
 			for range 2 { // the second answer comes from the caches
-				if got := on.query("postfix " + c.domain); got != c.want {
+				if got := on.query("postfix " + c.domain); !replyMatches(got, c.want) {
 					t.Errorf("-dane: got %q, want %q", got, c.want)
 				}
 				if got := off.query("postfix " + c.domain); got != c.wantOff {
@@ -253,7 +253,7 @@ func TestBinaryDANE(t *testing.T) {
 			p := start(t, bin, append(append([]string{}, args...), tc.args...)...)
 			c := dial(t, p.addr)
 			for _, dc := range daneCases {
-				if got, want := c.query("postfix "+dc.domain), tc.want(dc); got != want {
+				if got, want := c.query("postfix "+dc.domain), tc.want(dc); !replyMatches(got, want) {
 					t.Errorf("%s: got %q, want %q", dc.domain, got, want)
 				}
 			}

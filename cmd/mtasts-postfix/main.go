@@ -63,6 +63,9 @@
 //	                                           lookups have failed for less
 //	                                           than -dns-error-grace: Postfix
 //	                                           defers the mail
+//	TEMP DANE: <reason>                        with -dane: the MX lookup failed
+//	                                           (bogus, SERVFAIL, timeout):
+//	                                           whether DANE applies is unknown
 //
 // "NOTFOUND " ends in a space and carries no reason; reasons go to the log.
 // A TEMP reason is one short line (at most 200 bytes), which Postfix logs.

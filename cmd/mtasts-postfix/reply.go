@@ -73,7 +73,7 @@ func (s *Server) lookupReply(ctx context.Context, key []byte, buf *answerBuf) []
 		return replyNotFound
 	}
 	if s.DANE != nil {
-		if reply, ok := s.daneReply(ctx, domain); ok {
+		if reply, ok := s.daneReply(ctx, domain, buf); ok {
 			return reply
 		}
 	}
