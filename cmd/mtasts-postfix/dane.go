@@ -158,18 +158,24 @@ func (l *daneLookup) lookup(ctx context.Context, domain string) daneCached {
 		// host, which never lets anything override it.
 		return daneCached{level: DANEPerHost, until: until}
 	}
-	statuses := make([]resolver.DANEStatus, 0, len(hosts))
-	for _, h := range hosts {
-		st, _, err := l.hosts.DANE(ctx, domain, h)
+	// The hosts are looked up at once (at most maxDANEMXHosts of them),
+	// so that a cold domain costs one round of lookups, not one per host.
+	statuses := make([]resolver.DANEStatus, len(hosts))
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() { statuses[i], _, errs[i] = l.hosts.DANE(ctx, domain, h) })
+	}
+	wg.Wait()
+	for i, err := range errs {
 		switch {
 		case errors.Is(err, resolver.ErrClosed), errors.Is(err, resolver.ErrDANEOff):
 			return daneCached{err: err, until: now.Add(daneFailTTL)}
-		case err != nil && st != resolver.DANEBogus:
+		case err != nil && statuses[i] != resolver.DANEBogus:
 			// An MX target that is no host name: Postfix cannot use it
 			// either, so DANE says nothing of it.
-			st = resolver.DANENone
+			statuses[i] = resolver.DANENone
 		}
-		statuses = append(statuses, st)
 	}
 	return daneCached{level: levelOf(statuses), until: until}
 }

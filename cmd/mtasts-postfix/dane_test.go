@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,9 +163,9 @@ func TestDANECached(t *testing.T) {
 	now := time.Now()
 	l.now = func() time.Time { return now }
 	ctx := context.Background()
-	// The first lookup asks for the MX RRset twice: once here for the
-	// hosts, once in the resolver for its security (which it caches on
-	// its own clock, but does not expose).
+	// The first lookup asks for the MX RRset here for the hosts, and in
+	// the resolver for its security, once per host looked up at once (the
+	// resolver caches it, but does not expose it nor merge those lookups).
 	var first int
 	for i := range 3 {
 		lv, err := l.DANELevel(ctx, "all-secure.test")
@@ -175,7 +176,7 @@ func TestDANECached(t *testing.T) {
 			first = w.Queries("all-secure.test", dns.TypeMX)
 		}
 	}
-	if n := w.Queries("all-secure.test", dns.TypeMX); n != first || n > 2 {
+	if n := w.Queries("all-secure.test", dns.TypeMX); n != first || n > 3 {
 		t.Errorf("%d MX queries after 3 lookups, %d after the first", n, first)
 	}
 	now = now.Add(daneMaxTTL + time.Second)
@@ -259,5 +260,23 @@ func TestBinaryDANE(t *testing.T) {
 			}
 			p.stop()
 		})
+	}
+}
+
+// TestDANETLSRPT checks that with -tlsrpt the DANE answers carry no
+// attributes (Postfix reports DANE sessions from its own TLSA lookups) and
+// the MTA-STS ones keep theirs.
+func TestDANETLSRPT(t *testing.T) {
+	w := daneWorld(t)
+	r := newDANEResolver(t, w)
+	c := dial(t, serve(t, &Server{Lookuper: r, Log: testLogger(t), TLSRPT: true, DANE: newTestDANELookup(w, r)}))
+	for d, want := range map[string]string{
+		"all-secure.test":    "OK dane-only",
+		"unusable-only.test": "OK dane",
+		"no-tlsa.test":       daneEnforceReply + " policy_type=sts policy_domain=no-tlsa.test mx_host_pattern=*.mx.test*",
+	} {
+		if got := c.query("postfix " + d); !replyMatches(got, want) && !strings.HasPrefix(got, strings.TrimSuffix(want, "*")) {
+			t.Errorf("%s: got %q, want %q", d, got, want)
+		}
 	}
 }
