@@ -12,7 +12,7 @@ import (
 	"github.com/mtasts-go/mtasts/policy"
 )
 
-// TestMemoryMillion checks the memory target of DESIGN §8: a million cached
+// TestMemoryMillion checks the memory target (docs/BENCHMARKS.md): a million cached
 // policies of three mx patterns each in at most 400 MB of heap, everything
 // counted: the policies, their strings and the cache's own structures. It
 // takes a few seconds and about 1 GB at peak, so it runs only when
