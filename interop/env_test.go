@@ -41,7 +41,7 @@ func need(t testing.TB, names ...string) []string {
 	}
 	if len(missing) > 0 {
 		msg := "interop: missing " + strings.Join(missing, ", ") +
-			" (Debian packages: nsd unbound nginx postfix; see interop/README.md)"
+			" (Debian packages: nsd unbound nginx postfix ldnsutils; see interop/README.md)"
 		if inCI() {
 			t.Fatal(msg)
 		}

@@ -26,7 +26,7 @@ type config struct {
 	listen, mapName, cacheDir, redisURL string
 	dns, ca                             string
 	httpsPort                           int
-	strict, verbose, tlsrpt             bool
+	strict, verbose, tlsrpt, dane       bool
 	timeout, idle, grace                time.Duration
 	maxConns                            int
 	socketMode                          uint32
@@ -43,7 +43,7 @@ var errUsage = errors.New("usage")
 const usageLine = "usage: mtasts-postfix [-listen ADDR] [-map NAME] [-strict-testing] [-timeout D] " +
 	"[-cache-dir DIR | -redis URL] [-dns ADDR] [-ca FILE] [-https-port N] [-dns-error-grace D] " +
 	"[-socket-mode MODE] [-socket-group GROUP] [-overrides FILE] [-log FILE] [-metrics ADDR] " +
-	"[-metrics-allow-remote] [-tlsrpt] [-idle-timeout D] [-max-conns N] [-v]"
+	"[-metrics-allow-remote] [-tlsrpt] [-dane] [-idle-timeout D] [-max-conns N] [-v]"
 
 // parseFlags parses args, printing the usage to stderr when they are bad.
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -67,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.metrics, "metrics", "", "host:port of the HTTP listener for /metrics, /healthz and the admin endpoints (default: none; loopback only unless -metrics-allow-remote)")
 	fs.BoolVar(&c.metricsRemote, "metrics-allow-remote", false, "allow -metrics on an address that is not loopback (the admin endpoints still answer loopback clients only)")
 	fs.BoolVar(&c.tlsrpt, "tlsrpt", false, "append the policy attributes Postfix 3.10 and later read for TLSRPT (policy_type, policy_domain, mx_host_pattern, policy_string)")
+	fs.BoolVar(&c.dane, "dane", false, "the -dns servers validate DNSSEC and are trusted to (a local Unbound): answer \"OK dane-only\" or \"OK dane\" for domains whose MX hosts have DNSSEC-validated TLSA records (needs smtp_dns_support_level = dnssec in main.cf)")
 	fs.DurationVar(&c.idle, "idle-timeout", DefaultIdleTimeout, "how long a connection may stay idle between requests")
 	fs.IntVar(&c.maxConns, "max-conns", DefaultMaxConns, "connections served at once")
 	fs.BoolVar(&c.verbose, "v", false, "log every request at debug level")

@@ -8,7 +8,7 @@
 //	    [-cache-dir DIR | -redis URL] [-dns ADDR] [-ca FILE] [-https-port N]
 //	    [-dns-error-grace D] [-socket-mode MODE] [-socket-group GROUP]
 //	    [-overrides FILE] [-log FILE] [-metrics ADDR] [-metrics-allow-remote]
-//	    [-tlsrpt] [-idle-timeout D] [-max-conns N] [-v]
+//	    [-tlsrpt] [-dane] [-idle-timeout D] [-max-conns N] [-v]
 //
 // In main.cf:
 //
@@ -21,8 +21,12 @@
 //	smtp_tls_policy_maps = socketmap:unix:/run/mtasts-postfix/socket:postfix
 //
 // (an smtp(8) that runs chrooted needs the socket inside its chroot).
-// When DANE is used too, list its map first, so that a domain with TLSA
-// records keeps its DANE policy.
+// When DANE is used too, give -dane (the -dns servers validate DNSSEC; main.cf
+// needs smtp_dns_support_level = dnssec), or list a DANE map first, so that
+// a domain with TLSA records keeps its DANE policy: MTA-STS must never
+// override DANE (RFC 8461 section 2). With -dane, DANE is asked first and
+// the MTA-STS answer is given only where DANE decides nothing; see
+// docs/postfix.md, "DANE", for the whole table.
 //
 // # Protocol
 //
@@ -45,12 +49,23 @@
 //	                                           deliver without MTA-STS); a key
 //	                                           that is not a domain
 //	                                           ("[192.0.2.1]", ".example.com")
+//	OK dane-only                               with -dane: the MX records are
+//	                                           DNSSEC-secure and every MX host
+//	                                           has usable validated TLSA records
+//	OK dane                                    with -dane: the MX records are
+//	                                           secure and some MX host has TLSA
+//	                                           records (usable, unusable, or a
+//	                                           lookup that failed validation):
+//	                                           Postfix applies DANE per host
 //	TEMP <reason>                              the _mta-sts TXT lookup failed
 //	                                           temporarily, no policy is
 //	                                           cached, and the domain's
 //	                                           lookups have failed for less
 //	                                           than -dns-error-grace: Postfix
 //	                                           defers the mail
+//	TEMP DANE: <reason>                        with -dane: the MX lookup failed
+//	                                           (bogus, SERVFAIL, timeout):
+//	                                           whether DANE applies is unknown
 //
 // "NOTFOUND " ends in a space and carries no reason; reasons go to the log.
 // A TEMP reason is one short line (at most 200 bytes), which Postfix logs.
@@ -294,10 +309,19 @@ func (d *daemon) run(ctx context.Context) int {
 	})
 
 	log.Info("listening", "addr", ln.Addr().String(), "map", cfg.mapName, "strict_testing", cfg.strict,
-		"dns_error_grace", cfg.grace.String(), "tlsrpt", cfg.tlsrpt)
+		"dns_error_grace", cfg.grace.String(), "tlsrpt", cfg.tlsrpt, "dane", cfg.dane)
 	srv := &Server{Lookuper: &d.slot, Map: cfg.mapName, StrictTesting: cfg.strict, IdleTimeout: cfg.idle,
 		MaxConns: cfg.maxConns, Log: log, TLSRPT: cfg.tlsrpt, DNSErrorGrace: serverGrace(cfg.grace),
 		Overrides: d.overrides.get, Metrics: metrics}
+	if cfg.dane {
+		mx, err := dnsclient.FromFlag(cfg.dns, dnsclient.DefaultTimeout)
+		if err != nil {
+			ln.Close()
+			log.Error("-dns", "err", err)
+			return exitUsage
+		}
+		srv.DANE = newDANELookup(mx.WithDNSSEC(), &d.slot, cfg.timeout)
+	}
 	start := time.Now()
 	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error("serve", "err", err)
@@ -323,6 +347,7 @@ func (d *daemon) options(roots *x509.CertPool, store cache.Store) resolver.Optio
 		// What Check would decide; the socketmap answers come from the
 		// server's own account of the grace (see graceTracker).
 		TemporaryErrorGrace: resolverGrace(d.cfg.grace),
+		DNSSEC:              d.cfg.dane,
 	}
 }
 

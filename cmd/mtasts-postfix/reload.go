@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mtasts-go/mtasts/cache"
+	"github.com/mtasts-go/mtasts/dane"
 	"github.com/mtasts-go/mtasts/resolver"
 )
 
@@ -168,4 +169,8 @@ func (h *handoffStore) Range(ctx context.Context, f func(*cache.Entry) bool) err
 		return nil
 	}
 	return h.inner.Range(ctx, f)
+}
+
+func (s *resolverSlot) DANE(ctx context.Context, domain, mx string) (resolver.DANEStatus, *dane.Set, error) {
+	return s.cur.Load().DANE(ctx, domain, mx)
 }

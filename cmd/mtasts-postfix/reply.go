@@ -72,6 +72,11 @@ func (s *Server) lookupReply(ctx context.Context, key []byte, buf *answerBuf) []
 		s.log().Debug("answer", "domain", domain, "reply", "NOTFOUND", "why", "skipped by -overrides")
 		return replyNotFound
 	}
+	if s.DANE != nil {
+		if reply, ok := s.daneReply(ctx, domain, buf); ok {
+			return reply
+		}
+	}
 	e, err := s.Lookuper.Lookup(ctx, domain)
 	if e != nil && e.Policy != nil {
 		// A policy is in effect, whatever else went wrong: never downgrade.

@@ -85,6 +85,14 @@ type Server struct {
 	// Metrics, if set, counts what the server does.
 	Metrics *Metrics
 
+	// DANE, if set, is asked first about every domain not skipped by
+	// Overrides: a domain whose MX hosts all have usable DNSSEC-validated
+	// TLSA records is answered "OK dane-only", one with a secure MX RRset
+	// and TLSA records for some hosts "OK dane" (Postfix then applies DANE
+	// (RFC 7672) host by host), and the others as without DANE, by their
+	// MTA-STS policy. MTA-STS never overrides DANE (RFC 8461 section 2).
+	DANE DANEChecker
+
 	warnedMap atomic.Bool // a request for another map name was logged
 	initOnce  sync.Once
 	graceT    *graceTracker
