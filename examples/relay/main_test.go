@@ -39,10 +39,7 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 	}
-	add := func(d string, p testserver.Policy) {
-		_, err := w.AddDomain(d, p)
-		must(err)
-	}
+	add := func(d string, p testserver.Policy) { cmdtest.AddDomain(t, w, d, p) }
 	add("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "mx2.enforce.test"}, MaxAge: 86400, ID: "e1"})
 	add("expired.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.expired.test", "mx2.expired.test"}, MaxAge: 86400, ID: "x1"})
 	w.Fault("mx1.expired.test", testserver.CertExpired)
@@ -262,7 +259,7 @@ func TestOnce(t *testing.T) {
 		status int
 	}{{"enforce.test", 0}, {"mismatch.test", 75}} {
 		t.Run(tc.domain, func(t *testing.T) {
-			p := start(t, bin, append(append([]string{}, w.args...), "-once")...)
+			p := start(t, bin, cmdtest.Args(w.args, "-once")...)
 			send(t, p.addr, "rcpt@"+tc.domain, "once")
 			done := make(chan error, 1)
 			go func() {
