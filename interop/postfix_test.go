@@ -202,7 +202,7 @@ func TestPostfix(t *testing.T) {
 			t.Fatalf("the MX host received %+v within the grace; want nothing", m)
 		}
 		if !bin.has("-dns-error-grace") {
-			t.Fatal("the socketmap server has no -dns-error-grace flag (issue 12 / the postfix branch): the domain stays deferred")
+			t.Fatal("the socketmap server has no -dns-error-grace flag (INTEROP_SOCKETMAP names an older server?): the domain stays deferred")
 		}
 		// Once the grace is over, the socketmap answers NOTFOUND; then a
 		// retry delivers.
