@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -166,7 +167,14 @@ func replay(path string, rec *Recorder, fleet func(*journalEntry)) error {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	replayFrom(f, rec, fleet)
+	return nil // a read error is a torn end too
+}
+
+// replayFrom applies the journal lines read from r to rec, up to the first
+// line that does not decode (a torn end).
+func replayFrom(r io.Reader, rec *Recorder, fleet func(*journalEntry)) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var e journalEntry
@@ -184,7 +192,6 @@ func replay(path string, rec *Recorder, fleet func(*journalEntry)) error {
 		}
 		rec.apply(&e)
 	}
-	return nil // a read error is a torn end too
 }
 
 // compact opens journal seq+1, then writes a snapshot of rec naming it as
