@@ -5,9 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/miekg/dns"
 
+	"github.com/mtasts-go/mtasts/dane"
 	"github.com/mtasts-go/mtasts/resolver"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -64,14 +66,14 @@ func (c *checker) checkDANE(ctx context.Context, mx string, probe *tlsProbe, sts
 	case resolver.DANEUnusable:
 		var why []string
 		for _, ig := range set.Ignored() {
-			why = append(why, fmt.Sprintf("%q: %v", ig.Record.String(), ig.Err))
+			why = append(why, fmt.Sprintf("%q: %v", recordText(ig.Record), ig.Err))
 		}
 		c.add("dane-unusable", check, sevWarning, mx, "DNSSEC-validated TLSA records, none usable for SMTP ("+join(why)+
 			"): senders that validate require TLS but cannot authenticate the server; publish DANE-EE(3) or DANE-TA(2) records", validate.ResultTLSAInvalid)
 	case resolver.DANESecure:
 		var recs []string
 		for _, r := range set.Usable() {
-			recs = append(recs, r.String())
+			recs = append(recs, recordText(r))
 		}
 		c.add("dane-secure", check, sevInfo, mx, "usable TLSA records at _25._tcp."+set.Base()+": "+join(recs), "")
 	}
@@ -128,4 +130,16 @@ func detailOf(err error) string {
 		return ve.Err.Error()
 	}
 	return err.Error()
+}
+
+// recordText is r in presentation form, with the data of a whole
+// certificate or key ("2 0 0", "3 1 0") cut to its ends and its length:
+// digests, up to SHA2-512, are shown whole.
+func recordText(r dane.Record) string {
+	s := r.String()
+	if len(r.Data) <= 64 {
+		return s
+	}
+	i := strings.LastIndexByte(s, ' ') + 1
+	return fmt.Sprintf("%s...%s (%d bytes)", s[:i+16], s[len(s)-16:], len(r.Data))
 }

@@ -137,6 +137,12 @@ func TestDANE(t *testing.T) {
 			out, _ := json.MarshalIndent(rep, "", "  ")
 			t.Logf("%s", out)
 		}
+		// The text output says the same, with the same status.
+		tcode, text, _ := cmdtest.Run(t, bin, append(append([]string{}, base...), "-dane", "dane.test")...)
+		if tcode != code || !strings.Contains(string(text), "STARTTLS certificate: certificate not valid for mx host: senders that validate will not deliver") {
+			t.Errorf("text output, exit %d:\n%s", tcode, text)
+		}
+		t.Logf("\n%s", text)
 	})
 
 	t.Run("unsigned", func(t *testing.T) {
