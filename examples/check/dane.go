@@ -43,14 +43,15 @@ func (c *checker) checkDANEMX(ctx context.Context) bool {
 // (probe, nil when the dialogue was skipped), and where DANE and MTA-STS
 // disagree: sts says whether a policy applies (testing or enforce) and
 // stsBad whether the host failed it. DANE wins for senders that do both
-// (RFC 8461 section 2).
-func (c *checker) checkDANE(ctx context.Context, mx string, probe *tlsProbe, sts, stsBad bool) {
+// (RFC 8461 section 2). It reports whether senders that validate DNSSEC
+// refuse the host.
+func (c *checker) checkDANE(ctx context.Context, mx string, probe *tlsProbe, sts, stsBad bool) (refused bool) {
 	stsOK := sts && !stsBad
 	const check = "dane"
 	st, set, err := c.res.DANE(ctx, c.domain, mx)
 	if err != nil && st != resolver.DANEBogus {
 		c.add("dane-bogus", check, sevError, mx, "DANE lookup: "+err.Error(), "")
-		return
+		return true
 	}
 	switch st {
 	case resolver.DANEBogus:
@@ -59,10 +60,10 @@ func (c *checker) checkDANE(ctx context.Context, mx string, probe *tlsProbe, sts
 		if stsOK {
 			c.conflict(mx, "MTA-STS accepts this MX but its DNSSEC lookups fail: senders that do both skip it")
 		}
-		return
+		return true
 	case resolver.DANENone:
 		c.add("dane-none", check, sevInfo, mx, c.daneWhy(ctx, mx)+": DANE does not apply, MTA-STS alone decides", "")
-		return
+		return false
 	case resolver.DANEUnusable:
 		var why []string
 		for _, ig := range set.Ignored() {
@@ -78,15 +79,15 @@ func (c *checker) checkDANE(ctx context.Context, mx string, probe *tlsProbe, sts
 		c.add("dane-secure", check, sevInfo, mx, "usable TLSA records at _25._tcp."+set.Base()+": "+join(recs), "")
 	}
 	if probe == nil {
-		return
+		return false
 	}
 	if probe.tlsFailed {
 		c.add("dane-no-tls", check, sevError, mx,
 			"the host has DNSSEC-validated TLSA records, which make TLS mandatory, but STARTTLS failed: senders that validate will not deliver to it", "")
-		return
+		return true
 	}
-	if st != resolver.DANESecure {
-		return
+	if st != resolver.DANESecure || len(probe.chain) == 0 {
+		return false // or the host could not be reached: the mx findings say why
 	}
 	var names []string
 	if set.Base() != mx {
@@ -98,12 +99,13 @@ func (c *checker) checkDANE(ctx context.Context, mx string, probe *tlsProbe, sts
 		if stsOK {
 			c.conflict(mx, "MTA-STS accepts this MX but DANE rejects its certificate: senders that do both follow DANE and refuse it")
 		}
-		return
+		return true
 	}
 	c.add("dane-ok", check, sevInfo, mx, "the STARTTLS certificate matches a usable TLSA record", "")
 	if sts && stsBad {
 		c.conflict(mx, "DANE authenticates this MX but MTA-STS does not accept it: senders that do both follow DANE and deliver; senders that do only MTA-STS do not")
 	}
+	return false
 }
 
 // conflict reports that DANE and MTA-STS disagree about mx.

@@ -64,8 +64,17 @@ func TestDANE(t *testing.T) {
 	if err := w.SetTLSA("mx.insecure.test", "3 1 1 "+ee("mx.insecure.test")); err != nil {
 		t.Fatal(err)
 	}
+	// allbogus.test: its one MX host's TLSA lookup is bogus.
+	w.SetSecure("allbogus.test", true)
+	if _, err := w.AddDomain("allbogus.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.allbogus.test"}, MaxAge: 604800, ID: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetTLSA("mx.allbogus.test", "3 1 1 "+ee("mx.allbogus.test")); err != nil {
+		t.Fatal(err)
+	}
+	w.Fault("_25._tcp.mx.allbogus.test", testserver.Bogus(0))
 	base = append(base, "-timeout", "10s")
-	for _, h := range append(listed, "unlisted.dane.test", "mx.insecure.test") {
+	for _, h := range append(listed, "unlisted.dane.test", "mx.insecure.test", "mx.allbogus.test") {
 		base = append(base, "-smtp-addr", h+"="+w.SMTPAddr(h))
 	}
 	run := func(t *testing.T, args ...string) (int, report) {
@@ -154,6 +163,19 @@ func TestDANE(t *testing.T) {
 			if strings.HasPrefix(f.Code, "dane-") && f.Code != "dane-insecure-mx" {
 				t.Errorf("DANE checked under unsigned MX records: %+v", f)
 			}
+		}
+	})
+
+	t.Run("all-fail", func(t *testing.T) {
+		code, rep := run(t, "-dane", "-json", "allbogus.test")
+		if code != exitErrors || !has(rep, "dane-all-fail", "allbogus.test", sevError, "", "senders that validate DNSSEC will defer all your mail") ||
+			!has(rep, "mx-ok", "mx.allbogus.test", sevInfo, "", "") {
+			t.Errorf("exit %d: %+v", code, rep.Findings)
+		}
+		// Not where a host passes DANE or DANE does not apply to it.
+		_, rep = run(t, "-dane", "-json", "dane.test")
+		if has(rep, "dane-all-fail", "dane.test", sevError, "", "") {
+			t.Errorf("dane-all-fail for dane.test")
 		}
 	})
 

@@ -38,7 +38,8 @@
 //     the key or certificate; DANE-TA a chain to the anchor and a leaf
 //     issued for the host). Where DANE and the MTA-STS policy disagree
 //     about a host, a finding says so: for senders that do both, DANE wins
-//     (RFC 8461 section 2);
+//     (RFC 8461 section 2); and a summary when every MX host fails DANE
+//     (senders that validate DNSSEC will defer all the domain's mail);
 //   - tlsrpt: the _smtp._tls TXT record (RFC 8460 section 3), parsed as
 //     senders parse it (tlsrpt.ParseTXT): exactly one v=TLSRPTv1 record,
 //     rua= with mailto: or https: URIs, and what senders ignore in it.
@@ -107,7 +108,7 @@
 // tlsrpt-invalid, tlsrpt-no-rua, tlsrpt-bad-uri, tlsrpt-no-usable-uri,
 // tlsrpt-uri-ignored, tlsrpt-unknown-field; dane-insecure-mx, dane-none,
 // dane-bogus, dane-unusable, dane-secure, dane-no-tls, dane-mismatch,
-// dane-ok, dane-sts-conflict.
+// dane-ok, dane-sts-conflict, dane-all-fail.
 //
 // Exit status: 0 no errors (warnings allowed); 1 at least one error; 2 the
 // domain could not be checked (no DNS server answered); 64 usage.
@@ -266,7 +267,7 @@ func printHuman(w io.Writer, rep *report) {
 	}
 	fmt.Fprintf(w, "\n%s, %s\n", plural(rep.Errors, "error"), plural(rep.Warnings, "warning"))
 	for _, f := range rep.Findings {
-		if f.Code == "mx-all-fail" || f.Code == "dns-unreachable" || f.Code == "domain-not-found" {
+		if f.Code == "mx-all-fail" || f.Code == "dane-all-fail" || f.Code == "dns-unreachable" || f.Code == "domain-not-found" {
 			fmt.Fprintf(w, "%s: %s\n", f.Subject, f.Message)
 		}
 	}

@@ -46,7 +46,7 @@ func (c *checker) checkMX(ctx context.Context) {
 		c.add("mx-smtp-skipped", check, sevInfo, c.domain, "-no-smtp: STARTTLS and the certificates of the MX hosts were not checked", "")
 	}
 	doDANE := c.dane && c.checkDANEMX(ctx)
-	failed, hosts := 0, 0
+	failed, hosts, daneRefused := 0, 0, 0
 	for _, mx := range mxs {
 		if mx.Host == "" {
 			c.add("mx-null-among-others", check, sevError, c.domain, "a null MX among other MX records (RFC 7505 section 3)", "")
@@ -71,8 +71,8 @@ func (c *checker) checkMX(ctx context.Context) {
 				bad = true
 			}
 		}
-		if doDANE {
-			c.checkDANE(ctx, mx.Host, probe, enforced, bad)
+		if doDANE && c.checkDANE(ctx, mx.Host, probe, enforced, bad) {
+			daneRefused++
 		}
 		if bad {
 			failed++
@@ -88,6 +88,10 @@ func (c *checker) checkMX(ctx context.Context) {
 				c.add("mx-pattern-unused", check, sevInfo, pat, "policy pattern matches no MX host", "")
 			}
 		}
+	}
+	if hosts > 0 && daneRefused == hosts {
+		c.add("dane-all-fail", "dane", sevError, c.domain,
+			"every MX host fails DANE: senders that validate DNSSEC will defer all your mail, whatever MTA-STS says", "")
 	}
 	if hosts > 0 && failed == hosts && enforced {
 		if c.policy.Mode == policy.ModeEnforce {
