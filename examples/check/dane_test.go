@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -21,9 +21,7 @@ func TestDANE(t *testing.T) {
 	w.SetSecure("dane.test", true)
 	listed := []string{"ee.dane.test", "wrong.dane.test", "pkix.dane.test", "bogus.dane.test", "ta.dane.test",
 		"tahost.dane.test", "notlsa.dane.test", "nostarttls.dane.test"}
-	if _, err := w.AddDomain("dane.test", testserver.Policy{Mode: "enforce", MX: listed, MaxAge: 604800, ID: "d1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "dane.test", testserver.Policy{Mode: "enforce", MX: listed, MaxAge: 604800, ID: "d1"})
 	// unlisted.dane.test is an MX host the policy does not name.
 	if _, err := w.AddSMTPHost("unlisted.dane.test"); err != nil {
 		t.Fatal(err)
@@ -58,28 +56,22 @@ func TestDANE(t *testing.T) {
 	w.Fault("nostarttls.dane.test", testserver.NoSTARTTLS)
 	w.SetTXT("_25._tcp.notlsa.dane.test", "not a tlsa record") // the name exists: a secure NODATA
 	// insecure.test publishes TLSA records in an unsigned zone.
-	if _, err := w.AddDomain("insecure.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.insecure.test"}, MaxAge: 604800, ID: "i1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "insecure.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.insecure.test"}, MaxAge: 604800, ID: "i1"})
 	if err := w.SetTLSA("mx.insecure.test", "3 1 1 "+ee("mx.insecure.test")); err != nil {
 		t.Fatal(err)
 	}
 	// allbogus.test: its one MX host's TLSA lookup is bogus.
 	w.SetSecure("allbogus.test", true)
-	if _, err := w.AddDomain("allbogus.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.allbogus.test"}, MaxAge: 604800, ID: "a1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "allbogus.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.allbogus.test"}, MaxAge: 604800, ID: "a1"})
 	if err := w.SetTLSA("mx.allbogus.test", "3 1 1 "+ee("mx.allbogus.test")); err != nil {
 		t.Fatal(err)
 	}
 	w.Fault("_25._tcp.mx.allbogus.test", testserver.Bogus(0))
 	base = append(base, "-timeout", "10s")
-	for _, h := range append(listed, "unlisted.dane.test", "mx.insecure.test", "mx.allbogus.test") {
-		base = append(base, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	base = append(base, cmdtest.SMTPFlags(w, append(listed, "unlisted.dane.test", "mx.insecure.test", "mx.allbogus.test")...)...)
 	run := func(t *testing.T, args ...string) (int, report) {
 		t.Helper()
-		code, out, stderr := cmdtest.Run(t, bin, append(append([]string{}, base...), args...)...)
+		code, out, stderr := cmdtest.Run(t, bin, cmdtest.Args(base, args...)...)
 		var rep report
 		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatalf("%v\n%s\n%s", err, out, stderr)
@@ -147,7 +139,7 @@ func TestDANE(t *testing.T) {
 			t.Logf("%s", out)
 		}
 		// The text output says the same, with the same status.
-		tcode, text, _ := cmdtest.Run(t, bin, append(append([]string{}, base...), "-dane", "dane.test")...)
+		tcode, text, _ := cmdtest.Run(t, bin, cmdtest.Args(base, "-dane", "dane.test")...)
 		if tcode != code || !strings.Contains(string(text), "STARTTLS certificate: certificate not valid for mx host: senders that validate will not deliver") {
 			t.Errorf("text output, exit %d:\n%s", tcode, text)
 		}
