@@ -56,7 +56,7 @@ func (c *checker) checkDANE(ctx context.Context, mx string, probe *tlsProbe, sts
 	switch st {
 	case resolver.DANEBogus:
 		c.add("dane-bogus", check, sevError, mx, detailOf(err)+
-			": senders that validate DNSSEC will not deliver to this MX (RFC 7672 section 2.2), whatever MTA-STS says", validate.ResultDNSSECInvalid)
+			": senders that validate DNSSEC will not deliver to this MX (RFC 7672), whatever MTA-STS says", validate.ResultDNSSECInvalid)
 		if stsOK {
 			c.conflict(mx, "MTA-STS accepts this MX but its DNSSEC lookups fail: senders that do both skip it")
 		}
