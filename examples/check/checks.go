@@ -29,6 +29,7 @@ type checker struct {
 	httpsPort int
 	dial      *smtpc.Dialer
 	noSMTP    bool // skip the SMTP dialogues (port 25)
+	dane      bool // -dane: the DNS servers validate DNSSEC; check DANE too
 	now       time.Time
 
 	findings  []finding

@@ -2,7 +2,7 @@
 // domain publishes the way a sending MTA will, and says what is wrong and,
 // for the common mistakes in policy files, the exact fix.
 //
-//	check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-no-smtp] [-timeout D] [-json] DOMAIN
+//	check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-no-smtp] [-dane] [-timeout D] [-json] DOMAIN
 //
 // It checks, in order:
 //
@@ -28,6 +28,18 @@
 //     (senders will defer all the domain's mail); an MX target that cannot
 //     be a host name (a label holding a dot, mx\.example.com) is reported
 //     and the other MX hosts are checked;
+//   - dane (only with -dane; after each MX host's mx findings): what DANE
+//     for SMTP (RFC 7672) says of each MX host, as senders that validate
+//     DNSSEC see it: whether the MX records are signed (if not, DANE
+//     applies to no host), the host's usable TLSA records, or why none is
+//     usable, or that its DNSSEC lookups fail (senders that validate skip
+//     the host); and whether the certificate
+//     the host presented over STARTTLS matches a usable record (DANE-EE
+//     the key or certificate; DANE-TA a chain to the anchor and a leaf
+//     issued for the host). Where DANE and the MTA-STS policy disagree
+//     about a host, a finding says so: for senders that do both, DANE wins
+//     (RFC 8461 section 2); and a summary when every MX host fails DANE
+//     (senders that validate DNSSEC will defer all the domain's mail);
 //   - tlsrpt: the _smtp._tls TXT record (RFC 8460 section 3), parsed as
 //     senders parse it (tlsrpt.ParseTXT): exactly one v=TLSRPTv1 record,
 //     rua= with mailto: or https: URIs, and what senders ignore in it.
@@ -54,6 +66,10 @@
 //	                 listener per host on loopback ports.
 //	-no-smtp         skip the SMTP dialogues (STARTTLS and the MX hosts'
 //	                 certificates), for networks that block port 25
+//	-dane            check DANE too (the dane findings); the -dns servers must
+//	                 validate DNSSEC (a validating resolver such as Unbound):
+//	                 their AD bit is trusted, no signature is checked. Off by
+//	                 default, and then no DNSSEC query is sent
 //	-timeout D       deadline of the whole check (default 30s)
 //	-json            print one JSON object instead of text
 //
@@ -90,7 +106,9 @@
 // mx-pattern-unused, mx-all-fail, mx-all-fail-testing; tlsrpt-found,
 // tlsrpt-lookup-failed, tlsrpt-missing, tlsrpt-multiple, tlsrpt-not-v1,
 // tlsrpt-invalid, tlsrpt-no-rua, tlsrpt-bad-uri, tlsrpt-no-usable-uri,
-// tlsrpt-uri-ignored, tlsrpt-unknown-field.
+// tlsrpt-uri-ignored, tlsrpt-unknown-field; dane-insecure-mx, dane-none,
+// dane-bogus, dane-unusable, dane-secure, dane-no-tls, dane-mismatch,
+// dane-ok, dane-sts-conflict, dane-all-fail.
 //
 // Exit status: 0 no errors (warnings allowed); 1 at least one error; 2 the
 // domain could not be checked (no DNS server answered); 64 usage.
@@ -130,7 +148,7 @@ const (
 // finding is one thing the checker has to say.
 type finding struct {
 	Code     string              `json:"code"`  // stable: see the package documentation
-	Check    string              `json:"check"` // dns, record, policy-host, policy, mx, tlsrpt
+	Check    string              `json:"check"` // dns, record, policy-host, policy, mx, dane, tlsrpt
 	Severity string              `json:"severity"`
 	Subject  string              `json:"subject"` // the name concerned
 	Message  string              `json:"message"`
@@ -158,10 +176,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline for the whole check")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	noSMTP := fs.Bool("no-smtp", false, "skip the SMTP dialogues with the MX hosts (port 25)")
+	useDANE := fs.Bool("dane", false, "the -dns servers validate DNSSEC: check DANE (TLSA records) of each MX host too")
 	smtpAddrs := smtpc.Overrides{}
 	fs.Var(smtpAddrs, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-no-smtp] [-timeout D] [-json] DOMAIN")
+		fmt.Fprintln(stderr, "usage: check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-no-smtp] [-dane] [-timeout D] [-json] DOMAIN")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -187,7 +206,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage(err)
 	}
-	r, err := resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort, FetchTimeout: *timeout})
+	r, err := resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort, FetchTimeout: *timeout, DNSSEC: *useDANE})
 	if err != nil {
 		return usage(err)
 	}
@@ -196,7 +215,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	c := &checker{domain: domain, dns: dc, res: r, roots: roots, httpsPort: world.HTTPSPort,
-		dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs}, noSMTP: *noSMTP, now: time.Now()}
+		dial: &smtpc.Dialer{DNS: dc, Overrides: smtpAddrs}, noSMTP: *noSMTP, dane: *useDANE, now: time.Now()}
 	c.run(ctx)
 	rep := &report{Domain: domain, Findings: c.findings}
 	if rep.Findings == nil {
@@ -248,7 +267,7 @@ func printHuman(w io.Writer, rep *report) {
 	}
 	fmt.Fprintf(w, "\n%s, %s\n", plural(rep.Errors, "error"), plural(rep.Warnings, "warning"))
 	for _, f := range rep.Findings {
-		if f.Code == "mx-all-fail" || f.Code == "dns-unreachable" || f.Code == "domain-not-found" {
+		if f.Code == "mx-all-fail" || f.Code == "dane-all-fail" || f.Code == "dns-unreachable" || f.Code == "domain-not-found" {
 			fmt.Fprintf(w, "%s: %s\n", f.Subject, f.Message)
 		}
 	}

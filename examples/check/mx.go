@@ -45,7 +45,8 @@ func (c *checker) checkMX(ctx context.Context) {
 	if c.noSMTP {
 		c.add("mx-smtp-skipped", check, sevInfo, c.domain, "-no-smtp: STARTTLS and the certificates of the MX hosts were not checked", "")
 	}
-	failed, hosts := 0, 0
+	doDANE := c.dane && c.checkDANEMX(ctx)
+	failed, hosts, daneRefused := 0, 0, 0
 	for _, mx := range mxs {
 		if mx.Host == "" {
 			c.add("mx-null-among-others", check, sevError, c.domain, "a null MX among other MX records (RFC 7505 section 3)", "")
@@ -63,8 +64,15 @@ func (c *checker) checkMX(ctx context.Context) {
 				bad = true
 			}
 		}
-		if !c.noSMTP && !c.checkSTARTTLS(ctx, mx, enforced) {
-			bad = true
+		var probe *tlsProbe
+		if !c.noSMTP {
+			probe = &tlsProbe{}
+			if !c.checkSTARTTLS(ctx, mx, enforced, probe) {
+				bad = true
+			}
+		}
+		if doDANE && c.checkDANE(ctx, mx.Host, probe, enforced, bad) {
+			daneRefused++
 		}
 		if bad {
 			failed++
@@ -80,6 +88,10 @@ func (c *checker) checkMX(ctx context.Context) {
 				c.add("mx-pattern-unused", check, sevInfo, pat, "policy pattern matches no MX host", "")
 			}
 		}
+	}
+	if hosts > 0 && daneRefused == hosts {
+		c.add("dane-all-fail", "dane", sevError, c.domain,
+			"every MX host fails DANE: senders that validate DNSSEC will defer all your mail, whatever MTA-STS says", "")
 	}
 	if hosts > 0 && failed == hosts && enforced {
 		if c.policy.Mode == policy.ModeEnforce {
@@ -103,8 +115,9 @@ func badNameReason(err error) string {
 }
 
 // checkSTARTTLS has an SMTP dialogue with the MX host up to STARTTLS and
-// checks the certificate it presents. It reports whether the host passed.
-func (c *checker) checkSTARTTLS(ctx context.Context, mx dnsclient.MX, enforced bool) bool {
+// checks the certificate it presents, which it keeps in probe with whether
+// TLS failed, for the DANE checks. It reports whether the host passed.
+func (c *checker) checkSTARTTLS(ctx context.Context, mx dnsclient.MX, enforced bool, probe *tlsProbe) bool {
 	const check = "mx"
 	fail := func(code, msg string, result validate.ResultType) *finding {
 		sev := sevWarning
@@ -133,14 +146,17 @@ func (c *checker) checkSTARTTLS(ctx context.Context, mx dnsclient.MX, enforced b
 	err = sc.StartTLS(ctx, &tls.Config{ServerName: mx.Host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10})
 	switch {
 	case errors.Is(err, smtpc.ErrNoSTARTTLS):
+		probe.tlsFailed = true
 		fail("mx-no-starttls", err.Error(), validate.ResultStartTLSNotSupported)
 		return false
 	case err != nil:
+		probe.tlsFailed = true
 		fail("mx-tls-failed", "TLS handshake: "+err.Error(), validate.ResultValidationFailure)
 		return false
 	}
 	cs := sc.TLS()
 	sc.Quit()
+	probe.chain = cs.PeerCertificates
 	if cs.Version < tls.VersionTLS12 {
 		fail("mx-tls-old", tls.VersionName(cs.Version)+": RFC 8461 requires TLS 1.2 or later", validate.ResultValidationFailure)
 		return false
