@@ -115,10 +115,10 @@ var (
 // and the certificate association data. The zero Record is "0 0 0" with no
 // data, which is unusable.
 type Record struct {
-	Usage        Usage
-	Selector     Selector
-	MatchingType MatchingType
-	Data         []byte // the certificate association data
+	Usage        Usage        // DANE-TA(2) and DANE-EE(3) are usable for SMTP
+	Selector     Selector     // the full certificate (0) or its SubjectPublicKeyInfo (1)
+	MatchingType MatchingType // Data is the selected bytes (0), their SHA-256 (1) or SHA-512 (2)
+	Data         []byte       // the certificate association data
 }
 
 // FromRR returns the record of rr, whose Certificate field holds the data

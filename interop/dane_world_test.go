@@ -151,32 +151,9 @@ func startSignedDNS(t testing.TB, nsdIP, unboundIP string, zones ...signedZone) 
 	files, anchors := signZones(t, dir, zones)
 
 	nsdConf := nsdConfig(dir, "nsd", nsdIP)
-	var ub strings.Builder
-	fmt.Fprintf(&ub, `server:
-	interface: %s
-	port: %d
-	do-ip6: no
-	username: ""
-	chroot: ""
-	directory: %q
-	pidfile: %q
-	logfile: %q
-	use-syslog: no
-	verbosity: 1
-	log-servfail: yes
-	num-threads: 1
-	outgoing-range: 64
-	num-queries-per-thread: 64
-	so-reuseport: no
-	access-control: 127.0.0.0/8 allow
-	do-not-query-localhost: no
-	module-config: "validator iterator"
-	ede: yes
-	val-log-level: 2
-	local-zone: "." refuse
-`, unboundIP, port, dir, filepath.Join(dir, "unbound.pid"), filepath.Join(dir, "unbound.log"))
+	ub := unboundConfig(dir, unboundIP, port, "validator iterator", "ede: yes", "val-log-level: 2")
 	for _, a := range anchors {
-		fmt.Fprintf(&ub, "\ttrust-anchor-file: %q\n", a)
+		fmt.Fprintf(ub, "\ttrust-anchor-file: %q\n", a)
 	}
 	var stubs strings.Builder
 	for i, z := range zones {
@@ -192,22 +169,12 @@ func startSignedDNS(t testing.TB, nsdIP, unboundIP string, zones ...signedZone) 
 		}
 		// "test." is a built-in local zone of Unbound (RFC 6761): a
 		// transparent local zone of our own lets queries through.
-		fmt.Fprintf(&ub, "\tlocal-zone: %q transparent\n", z.origin)
+		fmt.Fprintf(ub, "\tlocal-zone: %q transparent\n", z.origin)
 		fmt.Fprintf(&stubs, "stub-zone:\n\tname: %q\n\tstub-addr: %s@53\n", z.origin, nsdIP)
 	}
 	ub.WriteString("remote-control:\n\tcontrol-enable: no\n")
 	ub.WriteString(stubs.String())
-	nsdPath, ubPath := filepath.Join(dir, "nsd.conf"), filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(nsdPath, []byte(nsdConf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(ubPath, []byte(ub.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	nsd := startProc(t, "nsd", dir, bins[0], "-d", "-c", nsdPath)
-	unbound := startProc(t, "unbound", dir, bins[1], "-d", "-c", ubPath)
-	waitFor(t, "nsd answers", startTimeout, nsd, soaProbe(w.nsd, zones[0].origin))
-	waitFor(t, "unbound answers", startTimeout, unbound, soaProbe(w.unbound, zones[0].origin))
+	startNSDUnbound(t, bins, dir, nsdConf, ub, w.nsd, w.unbound, zones[0].origin)
 	return w
 }
 

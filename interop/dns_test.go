@@ -118,8 +118,8 @@ func TestDNS(t *testing.T) {
 	})
 	// A referral (NOERROR, no answer, NS records in the authority section)
 	// from a server that is not recursive for the name says nothing about
-	// the name: it is a temporary failure, not "no policy" (DESIGN: never
-	// read it as NODATA).
+	// the name: it is a temporary failure, not "no policy" (never read it
+	// as NODATA).
 	t.Run("referral from the authoritative server", func(t *testing.T) {
 		nsd := dnsclient.New([]string{w.nsd}, 5*time.Second)
 		r := newDNSResolver(t, w.nsd)

@@ -54,8 +54,54 @@ func startDNS(t testing.TB, nsdIP, lameIP, unboundIP string, unboundPort int, zo
 	w := &dnsWorld{dir: dir, nsd: net.JoinHostPort(nsdIP, "53"), unbound: net.JoinHostPort(unboundIP, strconv.Itoa(unboundPort))}
 
 	nsdConf := nsdConfig(dir, "nsd", nsdIP)
-	var ubConf strings.Builder
-	fmt.Fprintf(&ubConf, `server:
+	ubConf := unboundConfig(dir, unboundIP, unboundPort, "iterator")
+	var stubs strings.Builder
+	for i, z := range zones {
+		name := fmt.Sprintf("zone%d.db", i)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(z.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(nsdConf, "zone:\n\tname: %q\n\tzonefile: %q\n", z.origin, name)
+		// "test." is one of Unbound's built-in local zones (RFC 6761): a
+		// local zone of our own for the name replaces it, and
+		// "transparent" lets queries through to the stub.
+		fmt.Fprintf(ubConf, "\tlocal-zone: %q transparent\n", z.origin)
+		fmt.Fprintf(&stubs, "stub-zone:\n\tname: %q\n\tstub-addr: %s@53\n", z.origin, nsdIP)
+	}
+	ubConf.WriteString("remote-control:\n\tcontrol-enable: no\n")
+	ubConf.WriteString(stubs.String())
+	startNSDUnbound(t, bins, dir, nsdConf, ubConf, w.nsd, w.unbound, zones[0].origin)
+	if lameIP == "" {
+		return w
+	}
+	// The lame server: an NSD that serves no zone, so it refuses every
+	// query, as a server that a delegation names but that was never set
+	// up for the zone does.
+	lamePath := filepath.Join(dir, "lame.conf")
+	if err := os.WriteFile(lamePath, []byte(nsdConfig(dir, "lame", lameIP).String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lame := startProc(t, "lame", dir, bins[0], "-d", "-c", lamePath)
+	waitFor(t, "lame nsd refuses", startTimeout, lame, func() error {
+		m, err := query(net.JoinHostPort(lameIP, "53"), "udp", zones[0].origin, dns.TypeSOA, 1232)
+		if err != nil {
+			return err
+		}
+		if m.Rcode != dns.RcodeRefused {
+			return fmt.Errorf("%s: %w", dns.RcodeToString[m.Rcode], errNotYet)
+		}
+		return nil
+	})
+	return w
+}
+
+// unboundConfig returns the server section of an Unbound configuration:
+// Unbound on ip:port, its files in dir, open to 127.0.0.0/8 only, with the
+// given modules and extra server lines, refusing every name (the zones to
+// serve follow as local zones of their own).
+func unboundConfig(dir, ip string, port int, modules string, extra ...string) *strings.Builder {
+	var b strings.Builder
+	fmt.Fprintf(&b, `server:
 	interface: %s
 	port: %d
 	do-ip6: no
@@ -73,63 +119,31 @@ func startDNS(t testing.TB, nsdIP, lameIP, unboundIP string, unboundPort int, zo
 	so-reuseport: no
 	access-control: 127.0.0.0/8 allow
 	do-not-query-localhost: no
-	module-config: "iterator"
-	local-zone: "." refuse
-`, unboundIP, unboundPort, dir, filepath.Join(dir, "unbound.pid"), filepath.Join(dir, "unbound.log"))
-	var stubs strings.Builder
-	for i, z := range zones {
-		name := fmt.Sprintf("zone%d.db", i)
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(z.text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(nsdConf, "zone:\n\tname: %q\n\tzonefile: %q\n", z.origin, name)
-		// "test." is one of Unbound's built-in local zones (RFC 6761): a
-		// local zone of our own for the name replaces it, and
-		// "transparent" lets queries through to the stub.
-		fmt.Fprintf(&ubConf, "\tlocal-zone: %q transparent\n", z.origin)
-		fmt.Fprintf(&stubs, "stub-zone:\n\tname: %q\n\tstub-addr: %s@53\n", z.origin, nsdIP)
+	module-config: %q
+`, ip, port, dir, filepath.Join(dir, "unbound.pid"), filepath.Join(dir, "unbound.log"), modules)
+	for _, l := range extra {
+		fmt.Fprintf(&b, "\t%s\n", l)
 	}
-	ubConf.WriteString("remote-control:\n\tcontrol-enable: no\n")
-	ubConf.WriteString(stubs.String())
-	// The lame server: an NSD that serves no zone, so it refuses every
-	// query, as a server that a delegation names but that was never set
-	// up for the zone does.
+	b.WriteString("\tlocal-zone: \".\" refuse\n")
+	return &b
+}
+
+// startNSDUnbound writes nsdConf and ubConf to dir, starts NSD (bins[0])
+// and Unbound (bins[1]) on them and waits until both answer the SOA query
+// of origin, at nsdAddr and ubAddr.
+func startNSDUnbound(t testing.TB, bins []string, dir string, nsdConf, ubConf *strings.Builder, nsdAddr, ubAddr, origin string) {
+	t.Helper()
 	nsdPath, ubPath := filepath.Join(dir, "nsd.conf"), filepath.Join(dir, "unbound.conf")
-	lamePath := filepath.Join(dir, "lame.conf")
-	if lameIP != "" {
-		if err := os.WriteFile(lamePath, []byte(nsdConfig(dir, "lame", lameIP).String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if err := os.WriteFile(nsdPath, []byte(nsdConf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(ubPath, []byte(ubConf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-
 	nsd := startProc(t, "nsd", dir, bins[0], "-d", "-c", nsdPath)
 	ub := startProc(t, "unbound", dir, bins[1], "-d", "-c", ubPath)
-	var lame *proc
-	if lameIP != "" {
-		lame = startProc(t, "lame", dir, bins[0], "-d", "-c", lamePath)
-	}
-	waitFor(t, "nsd answers", startTimeout, nsd, soaProbe(w.nsd, zones[0].origin))
-	waitFor(t, "unbound answers", startTimeout, ub, soaProbe(w.unbound, zones[0].origin))
-	if lame == nil {
-		return w
-	}
-	waitFor(t, "lame nsd refuses", startTimeout, lame, func() error {
-		m, err := query(net.JoinHostPort(lameIP, "53"), "udp", zones[0].origin, dns.TypeSOA, 1232)
-		if err != nil {
-			return err
-		}
-		if m.Rcode != dns.RcodeRefused {
-			return fmt.Errorf("%s: %w", dns.RcodeToString[m.Rcode], errNotYet)
-		}
-		return nil
-	})
-	return w
+	waitFor(t, "nsd answers", startTimeout, nsd, soaProbe(nsdAddr, origin))
+	waitFor(t, "unbound answers", startTimeout, ub, soaProbe(ubAddr, origin))
 }
 
 // nsdConfig returns the server section of an NSD configuration for the

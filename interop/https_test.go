@@ -36,8 +36,12 @@ const (
 const slowFetchTimeout = 2 * time.Second
 
 // enforcePolicy is the policy file of domain, as an operator writes it.
-func enforcePolicy(domain string) string {
-	return "version: STSv1\nmode: enforce\nmx: mx1." + domain + "\nmax_age: 86400\n"
+func enforcePolicy(domain string) string { return policyFile("enforce", domain) }
+
+// policyFile is the policy file of domain in mode, listing the one MX host
+// mx1.domain, as an operator writes it.
+func policyFile(mode, domain string) string {
+	return "version: STSv1\nmode: " + mode + "\nmx: mx1." + domain + "\nmax_age: 86400\n"
 }
 
 // gzipped returns s compressed with gzip.

@@ -20,10 +20,9 @@ func (b socketmapBin) has(flag string) bool {
 	return strings.Contains(b.usage, flag+" ") || strings.Contains(b.usage, flag+"\n")
 }
 
-// buildSocketmap builds the socketmap server into a temporary directory:
-// cmd/mtasts-postfix, or examples/postfix-policy where that is what the
-// tree has. INTEROP_SOCKETMAP, if set, names a server binary to use
-// instead (one installed, or built from another tree).
+// buildSocketmap builds the socketmap server, cmd/mtasts-postfix, into a
+// temporary directory. INTEROP_SOCKETMAP, if set, names a server binary to
+// use instead (one installed, or built from another tree).
 func buildSocketmap(t testing.TB) socketmapBin {
 	t.Helper()
 	if bin := os.Getenv("INTEROP_SOCKETMAP"); bin != "" {
@@ -35,16 +34,7 @@ func buildSocketmap(t testing.TB) socketmapBin {
 	if err != nil {
 		t.Fatal("go not in PATH: cannot build the socketmap server")
 	}
-	pkg := ""
-	for _, p := range []string{"cmd/mtasts-postfix", "examples/postfix-policy"} {
-		if fi, err := os.Stat(filepath.Join("..", p)); err == nil && fi.IsDir() {
-			pkg = "./" + p
-			break
-		}
-	}
-	if pkg == "" {
-		t.Fatal("no socketmap server in the tree (cmd/mtasts-postfix, examples/postfix-policy)")
-	}
+	pkg := "./cmd/mtasts-postfix"
 	out := filepath.Join(t.TempDir(), "mtasts-postfix")
 	cmd := exec.Command(goBin, "build", "-o", out, pkg)
 	cmd.Dir = ".."

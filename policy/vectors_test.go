@@ -7,8 +7,8 @@ import (
 )
 
 // The test vectors live in testdata as JSON so that the table tests and the
-// fuzzers' seed corpora share them. Names start with the CHECKLIST test id
-// they cover.
+// fuzzers' seed corpora share them. Names start with a short id of the rule
+// they cover (T<section>.<n>), which keeps them unique.
 
 type recordVector struct {
 	Name       string   `json:"name"`

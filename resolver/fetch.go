@@ -81,10 +81,10 @@ func (k FetchKind) String() string {
 // FetchError reports a failure to fetch a policy from
 // https://mta-sts.<domain>/.well-known/mta-sts.txt.
 type FetchError struct {
-	Kind   FetchKind
-	Host   string // the policy host, mta-sts.<domain>
-	Status int    // the HTTP status, for FetchStatus and FetchRedirect
-	Err    error  // the cause, when there is one
+	Kind   FetchKind // which step failed
+	Host   string    // the policy host, mta-sts.<domain>
+	Status int       // the HTTP status, for FetchStatus and FetchRedirect
+	Err    error     // the cause, when there is one
 }
 
 // Error describes the failure, with the policy host and any status.

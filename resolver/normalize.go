@@ -15,8 +15,8 @@ var ErrInvalidDomain = errors.New("invalid domain name")
 
 // DomainError reports an input that is not a usable domain name.
 type DomainError struct {
-	Name string
-	Err  error
+	Name string // the input as given
+	Err  error  // what is wrong with it: ErrInvalidDomain, wrapped with the detail
 }
 
 // Error names the input and what is wrong with it.

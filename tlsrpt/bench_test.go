@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/testclock"
 	"github.com/mtasts-go/mtasts/validate"
 )
 
@@ -34,7 +35,7 @@ func BenchmarkRecordFloor(b *testing.B) {
 func BenchmarkReporterRecord(b *testing.B) {
 	p := mustPolicy(b, "version: STSv1\nmode: enforce\nmx: mx1.example.com\nmx: mx2.example.com\nmax_age: 86400\n")
 	rep, err := NewReporter(ReporterOptions{OrganizationName: "X", ContactInfo: "tlsrpt@x.example", Dir: b.TempDir(),
-		DNS: NetResolver{}, Clock: newFakeClock(time.Date(2016, 4, 1, 0, 0, 0, 0, time.UTC))})
+		DNS: NetResolver{}, Clock: testclock.New(time.Date(2016, 4, 1, 0, 0, 0, 0, time.UTC))})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -154,15 +154,16 @@ func (c *counts) report(k policyKey, max int) PolicyReport {
 	}
 }
 
+// compareDetails orders failure details as compareKeys orders their keys,
+// so that a report lists its groups in one order however they were built.
 func compareDetails(a, b FailureDetail) int {
-	return cmp.Or(
-		cmp.Compare(a.ResultType, b.ResultType),
-		cmp.Compare(a.ReceivingMXHostname, b.ReceivingMXHostname),
-		a.ReceivingIP.Compare(b.ReceivingIP),
-		a.SendingMTAIP.Compare(b.SendingMTAIP),
-		cmp.Compare(a.ReceivingMXHelo, b.ReceivingMXHelo),
-		cmp.Compare(a.FailureReasonCode, b.FailureReasonCode),
-	)
+	return compareKeys(keyOfDetail(a), keyOfDetail(b))
+}
+
+// keyOfDetail is the failure key of a failure detail.
+func keyOfDetail(d FailureDetail) failureKey {
+	return failureKey{result: d.ResultType, sending: d.SendingMTAIP, receiving: d.ReceivingIP,
+		mx: d.ReceivingMXHostname, helo: d.ReceivingMXHelo, reason: d.FailureReasonCode}
 }
 
 func jsonInt(n uint64) int64 {

@@ -5,6 +5,7 @@ import "time"
 // Clock is the time source of a [Reporter]: the time now, and timers.
 // Tests give a clock they move by hand; the default is the system clock.
 type Clock interface {
+	// Now returns the current time.
 	Now() time.Time
 	// Timer returns a channel that receives once d has passed, and a
 	// function that stops the timer (the channel then never receives).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
+	"github.com/mtasts-go/mtasts/internal/testclock"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -31,7 +32,7 @@ func crashOptions(dir, dns string) ReporterOptions {
 		ContactInfo:      "tlsrpt@mail.company-x.example",
 		Dir:              dir,
 		DNS:              dnsclient.New([]string{dns}, time.Second),
-		Clock:            newFakeClock(crashNow),
+		Clock:            testclock.New(crashNow),
 	}
 }
 

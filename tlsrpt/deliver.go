@@ -187,9 +187,9 @@ func NewSender(opts SenderOptions) *Sender {
 // is true when every destination failed permanently (see ErrPermanent):
 // then Deliver stopped at once, and errors.Is(err, ErrPermanent) holds.
 type DeliveryError struct {
-	Attempts  int
+	Attempts  int              // how many rounds of attempts were made
 	Errs      map[string]error // by rua URI
-	Permanent bool
+	Permanent bool             // every destination failed permanently
 }
 
 // Error summarises the failures.
@@ -368,7 +368,7 @@ func mailtoAddress(uri string) (string, error) {
 // isLocalPart reports whether s can be the local part of a report address:
 // printable ASCII without space, "@", "<", ">", a quote or a backslash, and
 // not empty. That keeps what percent-decoding may give legitimately (such as
-// "a,b", CHECKLIST T61.2) and refuses what would break the address in a
+// "a,b") and refuses what would break the address in a
 // header or in RCPT TO (a NUL, a space, a second "@").
 func isLocalPart(s string) bool {
 	if s == "" {

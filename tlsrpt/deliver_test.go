@@ -2,7 +2,6 @@ package tlsrpt
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
+	"github.com/mtasts-go/mtasts/internal/reporttest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -91,11 +91,7 @@ func TestDeliverHTTPS(t *testing.T) {
 	if p.Path != "/v1/tlsrpt" || p.Header.Get("Content-Type") != "application/tlsrpt+gzip" {
 		t.Errorf("post %s %v", p.Path, p.Header)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(p.Body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(zr)
+	got := reporttest.Gunzip(t, p.Body)
 	want, _ := rep.JSON()
 	if !bytes.Equal(got, want) {
 		t.Errorf("posted %s", got)
@@ -229,11 +225,7 @@ func TestMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(zr)
+	got := reporttest.Gunzip(t, gz)
 	want, _ := rep.JSON()
 	if !bytes.Equal(got, want) {
 		t.Errorf("attachment holds %s", got)

@@ -85,7 +85,7 @@ func (r *Recorder) apply(e *journalEntry) {
 		return
 	}
 	c.failure++
-	r.addGroup(c, cleanKey(e.Result, e.Send, e.Recv, e.MX, e.HELO, e.Reason), 1, cleanInfo(e.Info))
+	r.addGroup(c, e.key(), 1, e.info())
 }
 
 // policyTextOfKey splits the key text of a policy back into its parts.
@@ -184,6 +184,35 @@ func cleanKey(rt validate.ResultType, send, recv netip.Addr, mx, helo, reason st
 	fk.mx, _ = canonDomain(mx)
 	return fk
 }
+
+// failureWire is a failure group's key and additional information as the
+// journal's entries and a Fleet's counts write them: both read back
+// through key and info, which clean what they read.
+type failureWire struct {
+	Result validate.ResultType `json:"r,omitempty"`
+	Send   netip.Addr          `json:"s,omitzero"`
+	Recv   netip.Addr          `json:"i,omitzero"`
+	MX     string              `json:"x,omitempty"`
+	HELO   string              `json:"h,omitempty"`
+	Reason string              `json:"c,omitempty"`
+	Info   string              `json:"a,omitempty"`
+}
+
+// wireOf is the wire form of a failure group's key and information. The
+// zero key (a success) has an empty Result.
+func wireOf(fk failureKey, info string) failureWire {
+	return failureWire{Result: fk.result, Send: fk.sending, Recv: fk.receiving,
+		MX: fk.mx, HELO: fk.helo, Reason: fk.reason, Info: info}
+}
+
+// key is the failure key that w writes, cleaned as a report needs it.
+func (w failureWire) key() failureKey {
+	return cleanKey(w.Result, w.Send, w.Recv, w.MX, w.HELO, w.Reason)
+}
+
+// info is the additional information that w writes, if it is an absolute
+// URI.
+func (w failureWire) info() string { return cleanInfo(w.Info) }
 
 // cleanInfo returns info if it is an absolute URI, else "".
 func cleanInfo(info string) string {

@@ -137,9 +137,9 @@ func isPermanent(err error) bool {
 // HTTPError is the answer of an https destination that did not accept a
 // report: any status but 2xx.
 type HTTPError struct {
-	URI        string
-	StatusCode int
-	Status     string
+	URI        string // the rua URI posted to
+	StatusCode int    // the HTTP status code
+	Status     string // the status line's text, as net/http gives it
 }
 
 // Error names the destination and the status.

@@ -3,11 +3,8 @@ package tlsrpt
 import (
 	"context"
 	"encoding/json"
-	"net/netip"
 	"strings"
 	"time"
-
-	"github.com/mtasts-go/mtasts/validate"
 )
 
 // Fleet shares the counts of the Reporters of several MTA nodes, and
@@ -48,16 +45,10 @@ type Count struct {
 
 // countKey is what a Count's Key encodes.
 type countKey struct {
-	Type   PolicyType          `json:"t"`
-	Text   string              `json:"p,omitempty"`
-	Kind   string              `json:"k"` // "s" success, "g" failure group, "u" failures not grouped
-	Result validate.ResultType `json:"r,omitempty"`
-	Send   netip.Addr          `json:"s,omitzero"`
-	Recv   netip.Addr          `json:"i,omitzero"`
-	MX     string              `json:"x,omitempty"`
-	HELO   string              `json:"h,omitempty"`
-	Reason string              `json:"c,omitempty"`
-	Info   string              `json:"a,omitempty"`
+	Type PolicyType `json:"t"`
+	Text string     `json:"p,omitempty"`
+	Kind string     `json:"k"` // "s" success, "g" failure group, "u" failures not grouped
+	failureWire
 }
 
 func encodeKey(k countKey) string {
@@ -86,8 +77,7 @@ func (r *Recorder) takeCounts() []Count {
 		add(u, c.ungrouped)
 		for fk, g := range c.groups {
 			gk := base
-			gk.Kind, gk.Result, gk.Send, gk.Recv, gk.MX, gk.HELO, gk.Reason, gk.Info =
-				"g", fk.result, fk.sending, fk.receiving, fk.mx, fk.helo, fk.reason, g.info
+			gk.Kind, gk.failureWire = "g", wireOf(fk, g.info)
 			add(gk, g.n)
 		}
 		r.remove(k, c)
@@ -121,7 +111,7 @@ func (r *Recorder) addCounts(counts []Count) {
 			c.ungrouped += cnt.N
 		case "g":
 			c.failure += cnt.N
-			r.addGroup(c, cleanKey(ck.Result, ck.Send, ck.Recv, ck.MX, ck.HELO, ck.Reason), cnt.N, cleanInfo(ck.Info))
+			r.addGroup(c, ck.key(), cnt.N, ck.info())
 		}
 	}
 }

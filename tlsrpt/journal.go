@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/mtasts-go/mtasts/validate"
 )
 
 // A Reporter's state directory holds a snapshot of the recorder and the
@@ -40,19 +37,13 @@ const snapshotFile = "snapshot.json"
 
 // journalEntry is one line of a journal.
 type journalEntry struct {
-	Op     string              `json:"o"` // "r": a result counted; "f": a day (and domain) forgotten; "n": a domain without record
-	Day    int64               `json:"d"`
-	Domain string              `json:"k,omitempty"`
-	Type   PolicyType          `json:"t,omitempty"`
-	Text   string              `json:"p,omitempty"` // the policy's key text (lines, NUL, mx)
-	Result validate.ResultType `json:"r,omitempty"`
-	Send   netip.Addr          `json:"s,omitzero"`
-	Recv   netip.Addr          `json:"i,omitzero"`
-	MX     string              `json:"x,omitempty"`
-	HELO   string              `json:"h,omitempty"`
-	Reason string              `json:"c,omitempty"`
-	Info   string              `json:"a,omitempty"`
-	Batch  []Count             `json:"b,omitempty"` // of "b": counts taken to push to a Fleet, id in Domain
+	Op     string     `json:"o"` // "r": a result counted; "f": a day (and domain) forgotten; "n": a domain without record
+	Day    int64      `json:"d"`
+	Domain string     `json:"k,omitempty"`
+	Type   PolicyType `json:"t,omitempty"`
+	Text   string     `json:"p,omitempty"` // the policy's key text (lines, NUL, mx)
+	failureWire
+	Batch []Count `json:"b,omitempty"` // of "b": counts taken to push to a Fleet, id in Domain
 }
 
 type journal struct {
@@ -272,7 +263,8 @@ func (j *journal) close() error {
 }
 
 // writeAtomic writes data to path through a synced temporary file renamed
-// over it, and syncs the directory.
+// over it, and syncs the directory, so that path always holds a whole file,
+// old or new. The journal's compaction and Recorder.SaveFile both use it.
 func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -294,7 +286,8 @@ func writeAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	// Not every system can sync a directory; the file is whole either way.
+	// Make the rename durable. Not every system can sync a directory, and
+	// the file is whole either way: a failure here is not reported.
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()

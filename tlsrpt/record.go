@@ -64,6 +64,8 @@ func IsTLSRPT(s string) bool {
 // no TXT record gives no strings and no error. The project's DNS client,
 // and a thin wrapper around net.Resolver.LookupTXT, satisfy it.
 type TXTResolver interface {
+	// TXT returns the TXT records at name, each as its character-strings
+	// joined, in the bytes as published.
 	TXT(ctx context.Context, name string) ([]string, error)
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // recordVector is a test vector of testdata/records.json; names start with
-// the CHECKLIST test id they cover.
+// a short id of the rule they cover (T<section>.<n>), which keeps them unique.
 type recordVector struct {
 	Name       string   `json:"name"`
 	TXT        []string `json:"txt"`

@@ -287,8 +287,7 @@ func (r *Recorder) record(res *Result, j *journalEntry) (bool, error) {
 		r.stats.InfoDropped++
 	}
 	if j != nil {
-		*j = journalEntry{Op: "r", Day: day, Domain: domain, Type: typ, Text: pt.text, Result: res.ResultType,
-			Send: fk.sending, Recv: fk.receiving, MX: fk.mx, HELO: fk.helo, Reason: fk.reason, Info: info}
+		*j = journalEntry{Op: "r", Day: day, Domain: domain, Type: typ, Text: pt.text, failureWire: wireOf(fk, info)}
 	}
 	if res.ResultType == "" {
 		c.success++

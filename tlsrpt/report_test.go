@@ -2,14 +2,14 @@ package tlsrpt
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtasts-go/mtasts/internal/reporttest"
 )
 
 // TestRFCExample decodes the example of RFC 8460 Appendix B (with mx-host
@@ -75,11 +75,7 @@ func TestGzip(t *testing.T) {
 	if z[0] != 0x1f || z[1] != 0x8b { // T77.1
 		t.Fatalf("no gzip magic: % x", z[:2])
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(z))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, _ := io.ReadAll(zr)
+	plain := reporttest.Gunzip(t, z)
 	j, _ := r.JSON()
 	if !bytes.Equal(plain, j) {
 		t.Errorf("gzip holds %s, want %s", plain, j)

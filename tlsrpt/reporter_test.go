@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
+	"github.com/mtasts-go/mtasts/internal/testclock"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/validate"
 )
@@ -25,7 +26,7 @@ import (
 // through the submission server submit.example.
 type reporterWorld struct {
 	w      *testserver.World
-	clk    *fakeClock
+	clk    *testclock.Clock
 	key    ed25519.PrivateKey
 	events chan DeliveryEvent
 }
@@ -39,7 +40,7 @@ func newReporterWorld(t *testing.T) *reporterWorld {
 		t.Fatal(err)
 	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	return &reporterWorld{w: w, clk: newFakeClock(time.Date(2016, 4, 1, 10, 0, 0, 0, time.UTC)), key: key,
+	return &reporterWorld{w: w, clk: testclock.New(time.Date(2016, 4, 1, 10, 0, 0, 0, time.UTC)), key: key,
 		events: make(chan DeliveryEvent, 100)}
 }
 
@@ -114,9 +115,9 @@ func TestReporterDailyCycle(t *testing.T) {
 	}
 
 	// Midnight passes; the reports wait for their delay (1 h here).
-	rw.clk.waitTimers(t, 1)
+	rw.clk.WaitTimers(t, 1)
 	rw.clk.Advance(14*time.Hour + 30*time.Minute)
-	rw.clk.waitTimers(t, 1)
+	rw.clk.WaitTimers(t, 1)
 	if n := len(rw.w.Posts("reports.https.example")); n != 0 {
 		t.Fatalf("%d posts before the delay", n)
 	}
@@ -176,19 +177,19 @@ func TestReporterRetries(t *testing.T) {
 	}
 	defer rep.Close()
 	rep.Record(Result{Domain: "https.example"})
-	rw.clk.waitTimers(t, 1)
+	rw.clk.WaitTimers(t, 1)
 	rw.clk.Advance(15 * time.Hour)
 	if e := rw.event(t); e.Err == nil || e.Final {
 		t.Fatalf("first attempt: %+v", e)
 	}
 	// Backoff: 5 min, then 10.
-	rw.clk.waitTimers(t, 1)
+	rw.clk.WaitTimers(t, 1)
 	rw.clk.Advance(5 * time.Minute)
 	if e := rw.event(t); e.Err == nil || e.Final {
 		t.Fatalf("second attempt: %+v", e)
 	}
 	rw.w.ClearFaults()
-	rw.clk.waitTimers(t, 1)
+	rw.clk.WaitTimers(t, 1)
 	rw.clk.Advance(9 * time.Minute)
 	select {
 	case e := <-rw.events:
@@ -216,7 +217,7 @@ func TestReporterPermanentFailure(t *testing.T) {
 	rep.Record(Result{Domain: "https.example"})
 	rep.Record(Result{Domain: "none.example"})
 	rep.Record(Result{Domain: "norecord.example"})
-	rw.clk.waitTimers(t, 1)
+	rw.clk.WaitTimers(t, 1)
 	rw.clk.Advance(15 * time.Hour)
 	// The domains without a usable record are dropped as soon as their
 	// lookup answers (Recorder.NoRecord counts their sessions), or else

@@ -7,6 +7,7 @@ import (
 
 // Sink is what counts results: a [*Recorder] or a [*Reporter].
 type Sink interface {
+	// Record counts one session's result; it must be safe for concurrent use.
 	Record(Result) error
 }
 

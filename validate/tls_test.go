@@ -81,8 +81,7 @@ func handshake(t *testing.T, server, client *tls.Config) (version uint16, sni st
 }
 
 // TestTLSHandshake exercises TLSConfig and VerifyConnection end to end, in
-// real handshakes over loopback, under each mode (RFC 8461 section 5,
-// checklist R47-R50).
+// real handshakes over loopback, under each mode (RFC 8461 section 5).
 func TestTLSHandshake(t *testing.T) {
 	root := newRootCA(t, "Root")
 	other := newRootCA(t, "Other")

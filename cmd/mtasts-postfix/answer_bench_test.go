@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -11,9 +12,7 @@ import (
 // enforce policy, without -dane: the path every cached query takes.
 func BenchmarkAnswerCacheHit(b *testing.B) {
 	w := testserver.Start(b)
-	if _, err := w.AddDomain("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400}); err != nil {
-		b.Fatal(err)
-	}
+	cmdtest.AddDomain(b, w, "enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400})
 	s := &Server{Lookuper: newResolver(b, w), Log: quietLog()}
 	benchAnswer(b, s, "postfix enforce.test", enforceReply)
 }

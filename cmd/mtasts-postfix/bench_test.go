@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -80,9 +81,7 @@ func hammer(b *testing.B, network, addr string, n int, req, want func(i int) []b
 // over a Unix socket.
 func BenchmarkCacheHit(b *testing.B) {
 	w := testserver.Start(b)
-	if _, err := w.AddDomain("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400}); err != nil {
-		b.Fatal(err)
-	}
+	cmdtest.AddDomain(b, w, "enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400})
 	r := newResolver(b, w)
 	frame := []byte(netstring("postfix enforce.test"))
 	reply := []byte(netstring(enforceReply))
@@ -150,9 +149,7 @@ func BenchmarkCold(b *testing.B) {
 	reqs, replies := make([][]byte, b.N), make([][]byte, b.N)
 	for i := range reqs {
 		d := "d" + strconv.Itoa(i) + ".cold.test"
-		if _, err := w.AddDomain(d, testserver.Policy{Mode: "enforce", MX: []string{"mx." + d}, MaxAge: 86400, ID: "1"}); err != nil {
-			b.Fatal(err)
-		}
+		cmdtest.AddDomain(b, w, d, testserver.Policy{Mode: "enforce", MX: []string{"mx." + d}, MaxAge: 86400, ID: "1"})
 		reqs[i] = []byte(netstring("postfix " + d))
 		replies[i] = []byte(netstring("OK secure match=mx." + d + " servername=hostname"))
 	}

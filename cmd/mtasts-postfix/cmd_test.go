@@ -7,13 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
 // The built binary, shared by the tests of one run.
@@ -40,19 +37,6 @@ func buildBinary(t testing.TB) string {
 		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
 	}
 	return builtBin
-}
-
-// worldFlags starts a loopback world and returns it with the flags that
-// point the command at it: -dns, -ca (its CA, written to a file) and
-// -https-port.
-func worldFlags(t testing.TB) (*testserver.World, []string) {
-	t.Helper()
-	w := testserver.Start(t)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := w.WriteCAFile(ca); err != nil {
-		t.Fatal(err)
-	}
-	return w, []string{"-dns", w.DNSAddr(), "-ca", ca, "-https-port", strconv.Itoa(w.HTTPSPort())}
 }
 
 // proc is the command running as a separate process.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/resolver"
@@ -80,9 +81,7 @@ func daneWorld(t testing.TB) *testserver.World {
 	w.Fault("mx-bogus.test", testserver.OnlyType{Type: dns.TypeMX, Fault: testserver.Bogus(0)})
 	for _, c := range daneCases {
 		if c.policy {
-			if _, err := w.AddDomain(c.domain, testserver.Policy{Mode: "enforce", MX: []string{"*.mx.test"}, MaxAge: 86400}); err != nil {
-				t.Fatal(err)
-			}
+			cmdtest.AddDomain(t, w, c.domain, testserver.Policy{Mode: "enforce", MX: []string{"*.mx.test"}, MaxAge: 86400})
 		}
 		if c.mx != nil {
 			w.SetMX(c.domain, c.mx...)
@@ -251,7 +250,7 @@ func TestBinaryDANE(t *testing.T) {
 		{"off", nil, func(c daneCase) string { return c.wantOff }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := start(t, bin, append(append([]string{}, args...), tc.args...)...)
+			p := start(t, bin, cmdtest.Args(args, tc.args...)...)
 			c := dial(t, p.addr)
 			for _, dc := range daneCases {
 				if got, want := c.query("postfix "+dc.domain), tc.want(dc); !replyMatches(got, want) {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -67,9 +68,7 @@ func TestLoadSideBySide(t *testing.T) {
 	}
 	fwd := forward(t, netip.AddrPortFrom(loadIP, 443).String(), net.JoinHostPort(loadIP.String(), strconv.Itoa(w.HTTPSPort())))
 	_ = fwd
-	if _, err := w.AddDomain("hit.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.hit.test", "*.mx.hit.test"}, MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "hit.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.hit.test", "*.mx.hit.test"}, MaxAge: 86400})
 
 	daemons := []*daemonUnderLoad{{name: "mtasts-postfix", mapName: "postfix"},
 		{name: "floor", mapName: "postfix"}, {name: "floor-epoll", mapName: "postfix"}}
@@ -100,9 +99,7 @@ func TestLoadSideBySide(t *testing.T) {
 	}
 	t.Logf("publishing %d cold domains", len(all))
 	for _, name := range all {
-		if _, err := w.AddDomain(name, testserver.Policy{Mode: "enforce", MX: []string{"mx." + name}, MaxAge: 86400, ID: "1"}); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, name, testserver.Policy{Mode: "enforce", MX: []string{"mx." + name}, MaxAge: 86400, ID: "1"})
 	}
 	mintCertificates(t, w, all)
 	hosts := filepath.Join(t.TempDir(), "hosts")
@@ -270,6 +267,13 @@ func startFloor(t *testing.T, epoll bool) (addr string, pid int) {
 	if epoll {
 		cmd.Env = append(cmd.Env, "MTASTS_POSTFIX_FLOOR_EPOLL=1")
 	}
+	return addr, startListening(t, cmd, addr, "the floor to listen")
+}
+
+// startListening starts cmd, kills it when the test ends, and waits until
+// addr accepts connections; it returns the process id.
+func startListening(t *testing.T, cmd *exec.Cmd, addr, what string) int {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +284,8 @@ func startFloor(t *testing.T, epoll bool) (addr string, pid int) {
 			nc.Close()
 		}
 		return err == nil
-	}, "the floor to listen")
-	return addr, cmd.Process.Pid
+	}, what)
+	return cmd.Process.Pid
 }
 
 // floorServe is the floor daemon's main: it answers every request with the
@@ -328,18 +332,8 @@ func startPeer(t *testing.T, command, dns, ca, hosts string) *daemonUnderLoad {
 	cmd := exec.Command("sh", "-c", command)
 	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+ca)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, func() bool {
-		nc, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	}, "the peer to listen on "+addr)
-	return &daemonUnderLoad{name: "peer", addr: addr, mapName: mapName, pid: cmd.Process.Pid}
+	pid := startListening(t, cmd, addr, "the peer to listen on "+addr)
+	return &daemonUnderLoad{name: "peer", addr: addr, mapName: mapName, pid: pid}
 }
 
 // forward listens on from and copies each connection to and from to,

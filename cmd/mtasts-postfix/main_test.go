@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -21,11 +22,9 @@ import (
 // SIGTERM.
 func TestBinary(t *testing.T) {
 	bin := buildBinary(t)
-	w, world := worldFlags(t)
+	w, world := cmdtest.World(t)
 	add := func(d string, p testserver.Policy) {
-		if _, err := w.AddDomain(d, p); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, d, p)
 	}
 	add("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400})
 	add("testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test"}, MaxAge: 86400})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/redistest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
@@ -22,13 +23,9 @@ import (
 // enforceWorld starts a world with enforce.test and testing.test.
 func enforceWorld(t *testing.T) (*testserver.World, []string) {
 	t.Helper()
-	w, world := worldFlags(t)
-	if _, err := w.AddDomain("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddDomain("testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test"}, MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
+	w, world := cmdtest.World(t)
+	cmdtest.AddDomain(t, w, "enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400})
+	cmdtest.AddDomain(t, w, "testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test"}, MaxAge: 86400})
 	return w, append([]string{"-timeout", "5s"}, world...)
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/resolver"
@@ -72,9 +73,7 @@ func newWorld(t testing.TB) *testserver.World {
 	w := testserver.Start(t)
 	add := func(d string, p testserver.Policy) {
 		t.Helper()
-		if _, err := w.AddDomain(d, p); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, d, p)
 	}
 	add("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400})
 	add("testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test", "*.testing.test"}, MaxAge: 86400})

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -19,9 +19,7 @@ func TestFindings(t *testing.T) {
 	bin := cmdtest.Build(t, "check")
 	w, base := cmdtest.World(t)
 	add := func(d string, p testserver.Policy) {
-		if _, err := w.AddDomain(d, p); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, d, p)
 	}
 	add("good.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.good.test"}, MaxAge: 604800, ID: "g1"})
 	w.SetTLSRPT("good.test", "v=TLSRPTv1; rua=mailto:tlsrpt@good.test")
@@ -39,13 +37,11 @@ func TestFindings(t *testing.T) {
 	add("onlybadname.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.onlybadname.test"}, MaxAge: 604800, ID: "o1"})
 	w.SetMX("onlybadname.test", `mx\.evil.onlybadname.test`)
 	base = append(base, "-timeout", "10s")
-	for _, h := range []string{"mx.good.test", "mx.badname.test", "mx1.allfail.test", "mx2.allfail.test", "mx.testfail.test"} {
-		base = append(base, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	base = append(base, cmdtest.SMTPFlags(w, "mx.good.test", "mx.badname.test", "mx1.allfail.test", "mx2.allfail.test", "mx.testfail.test")...)
 
 	run := func(t *testing.T, args ...string) (int, report, string) {
 		t.Helper()
-		code, out, stderr := cmdtest.Run(t, bin, append(append([]string{}, base...), append([]string{"-json"}, args...)...)...)
+		code, out, stderr := cmdtest.Run(t, bin, cmdtest.Args(base, append([]string{"-json"}, args...)...)...)
 		var rep report
 		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatalf("%v\n%s\n%s", err, out, stderr)
@@ -55,7 +51,7 @@ func TestFindings(t *testing.T) {
 				t.Errorf("finding without code, check, severity or subject: %+v", f)
 			}
 		}
-		_, text, _ := cmdtest.Run(t, bin, append(append([]string{}, base...), args...)...)
+		_, text, _ := cmdtest.Run(t, bin, cmdtest.Args(base, args...)...)
 		return code, rep, string(text)
 	}
 	find := func(rep report, code string) *finding {

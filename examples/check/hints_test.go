@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/policy"
 )
@@ -74,12 +74,10 @@ func TestPolicyMistakes(t *testing.T) {
 	for i, tc := range mistakes[:13] {
 		domain := tc.name + ".test"
 		domain = strings.ReplaceAll(domain, "_", "-")
-		if _, err := w.AddDomain(domain, testserver.Policy{Mode: "enforce", MX: []string{"mx.example.com"}, MaxAge: 604800, ID: "p" + string(rune('a'+i))}); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, domain, testserver.Policy{Mode: "enforce", MX: []string{"mx.example.com"}, MaxAge: 604800, ID: "p" + string(rune('a'+i))})
 		w.SetPolicyBody(domain, tc.body)
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, stderr := cmdtest.Run(t, bin, append(append([]string{}, base...), "-no-smtp", "-json", domain)...)
+			code, out, stderr := cmdtest.Run(t, bin, cmdtest.Args(base, "-no-smtp", "-json", domain)...)
 			var rep report
 			if err := json.Unmarshal(out, &rep); err != nil {
 				t.Fatalf("%v\n%s%s", err, out, stderr)

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
 )
@@ -24,9 +24,7 @@ func TestBinary(t *testing.T) {
 	bin := cmdtest.Build(t, "check")
 	w, base := cmdtest.World(t)
 	mustAdd := func(d string, p testserver.Policy) {
-		if _, err := w.AddDomain(d, p); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, d, p)
 	}
 	mustSMTP := func(h string) {
 		if _, err := w.AddSMTPHost(h); err != nil {
@@ -60,15 +58,13 @@ func TestBinary(t *testing.T) {
 	w.Fault("mx.plain.test", testserver.CertWrongHost)
 
 	base = append(base, "-timeout", "10s")
-	for _, h := range []string{"mx1.good.test", "mx1.bad.test", "mx.other.test", "mx.starttls.test", "mx.webpki.test", "mx.plain.test"} {
-		base = append(base, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	base = append(base, cmdtest.SMTPFlags(w, "mx1.good.test", "mx1.bad.test", "mx.other.test", "mx.starttls.test", "mx.webpki.test", "mx.plain.test")...)
 	// mx2.good.test is reached through DNS, with only its port given.
 	_, port, _ := net.SplitHostPort(w.SMTPAddr("mx2.good.test"))
 	base = append(base, "-smtp-addr", "mx2.good.test=:"+port)
 
 	run := func(t *testing.T, args ...string) (int, []byte) {
-		code, stdout, stderr := cmdtest.Run(t, bin, append(append([]string{}, base...), args...)...)
+		code, stdout, stderr := cmdtest.Run(t, bin, cmdtest.Args(base, args...)...)
 		if code == 0 && len(stderr) > 0 {
 			t.Errorf("stderr: %s", stderr)
 		}

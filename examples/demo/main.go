@@ -49,8 +49,17 @@ import (
 func main() {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	serveFlag := fs.Bool("serve", false, "keep the world up until interrupted, and print the flags that point lookup, check, relay and the Postfix server at it")
-	if err := fs.Parse(os.Args[1:]); err != nil || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: demo [-serve]")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: demo [-serve]")
+		fs.PrintDefaults()
+	}
+	switch err := fs.Parse(os.Args[1:]); {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0) // help was asked for
+	case err != nil || fs.NArg() > 0:
+		if err == nil {
+			fs.Usage()
+		}
 		os.Exit(64)
 	}
 	var err error

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 )
 
 // buildPkg builds the command in dir (relative to this package) and

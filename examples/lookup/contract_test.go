@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -16,12 +16,10 @@ import (
 func TestStallingPolicyHostIsFetchFailure(t *testing.T) {
 	bin := cmdtest.Build(t, "lookup")
 	w, base := cmdtest.World(t)
-	if _, err := w.AddDomain("stall.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.stall.test"}, MaxAge: 86400, ID: "st1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "stall.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.stall.test"}, MaxAge: 86400, ID: "st1"})
 	w.Fault("mta-sts.stall.test", testserver.SlowHeaders(time.Hour))
 	for i := range 10 {
-		code, stdout, stderr := cmdtest.Run(t, bin, append(append([]string{}, base...), "-timeout", "300ms", "-json", "stall.test", "mx.stall.test")...)
+		code, stdout, stderr := cmdtest.Run(t, bin, cmdtest.Args(base, "-timeout", "300ms", "-json", "stall.test", "mx.stall.test")...)
 		var o struct {
 			ID        string  `json:"id"`
 			Failure   *string `json:"failure"`
@@ -48,16 +46,12 @@ func TestStallingPolicyHostIsFetchFailure(t *testing.T) {
 func TestJSONAdditions(t *testing.T) {
 	bin := cmdtest.Build(t, "lookup")
 	w, base := cmdtest.World(t)
-	if _, err := w.AddDomain("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test"}, MaxAge: 86400, ID: "e1"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddDomain("broken.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.broken.test"}, MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test"}, MaxAge: 86400, ID: "e1"})
+	cmdtest.AddDomain(t, w, "broken.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.broken.test"}, MaxAge: 86400})
 	w.Fault("mta-sts.broken.test", testserver.Status(500))
 	run := func(args ...string) map[string]any {
 		t.Helper()
-		_, stdout, _ := cmdtest.Run(t, bin, append(append(append([]string{}, base...), "-timeout", "3s", "-json"), args...)...)
+		_, stdout, _ := cmdtest.Run(t, bin, append(cmdtest.Args(base, "-timeout", "3s", "-json"), args...)...)
 		var raw map[string]any
 		if err := json.Unmarshal(stdout, &raw); err != nil {
 			t.Fatalf("%v\n%s", err, stdout)

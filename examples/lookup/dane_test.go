@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -19,9 +19,7 @@ func TestDANEFlag(t *testing.T) {
 	bin := cmdtest.Build(t, "lookup")
 	w, base := cmdtest.World(t)
 	hosts := []string{"secure.dane.test", "unusable.dane.test", "bogus.dane.test", "plain.dane.test", "nodata.dane.test"}
-	if _, err := w.AddDomain("dane.test", testserver.Policy{Mode: "testing", MX: hosts, MaxAge: 86400, ID: "d1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "dane.test", testserver.Policy{Mode: "testing", MX: hosts, MaxAge: 86400, ID: "d1"})
 	w.SetSecure("dane.test", true)
 	w.SetSecure("plain.dane.test", false)
 	w.SetSecure("_25._tcp.plain.dane.test", false)
@@ -52,7 +50,7 @@ func TestDANEFlag(t *testing.T) {
 	}
 	run := func(extra ...string) (int, []mx) {
 		t.Helper()
-		args := append(append(append([]string{}, base...), "-timeout", "3s", "-json"), extra...)
+		args := append(cmdtest.Args(base, "-timeout", "3s", "-json"), extra...)
 		code, stdout, stderr := cmdtest.Run(t, bin, append(args, "dane.test")...)
 		var o struct {
 			MX []mx `json:"mx"`
@@ -96,7 +94,7 @@ func TestDANEFlag(t *testing.T) {
 			t.Errorf("without -dane: %+v", m)
 		}
 	}
-	if code, stdout, _ := cmdtest.Run(t, bin, append(append([]string{}, base...), "-dane", "dane.test")...); code != 0 ||
+	if code, stdout, _ := cmdtest.Run(t, bin, cmdtest.Args(base, "-dane", "dane.test")...); code != 0 ||
 		!strings.Contains(string(stdout), "dane bogus") {
 		t.Errorf("human output (exit %d):\n%s", code, stdout)
 	}

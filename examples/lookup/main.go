@@ -110,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var world cli.World
 	world.Register(fs)
-	timeout := fs.Duration("timeout", resolver.DefaultFetchTimeout, "deadline for the whole lookup")
+	timeout := fs.Duration("timeout", resolver.DefaultFetchTimeout, "deadline of the policy fetch (the lookup gets a little more)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	withDANE := fs.Bool("dane", false, "the DNS servers validate DNSSEC: decide DANE too")
 	fs.Usage = func() {

@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -20,9 +20,7 @@ func TestBinary(t *testing.T) {
 	bin := cmdtest.Build(t, "lookup")
 	w, base := cmdtest.World(t)
 	mustAdd := func(d string, p testserver.Policy) {
-		if _, err := w.AddDomain(d, p); err != nil {
-			t.Fatal(err)
-		}
+		cmdtest.AddDomain(t, w, d, p)
 	}
 	mustAdd("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400, ID: "abc123"})
 	mustAdd("broken.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.broken.test"}, MaxAge: 86400, ID: "b1"})
@@ -35,7 +33,7 @@ func TestBinary(t *testing.T) {
 
 	base = append(base, "-timeout", "3s")
 	run := func(args ...string) (int, []byte, []byte) {
-		return cmdtest.Run(t, bin, append(append([]string{}, base...), args...)...)
+		return cmdtest.Run(t, bin, cmdtest.Args(base, args...)...)
 	}
 
 	type mxOut struct{ Host, Action, Reason string }

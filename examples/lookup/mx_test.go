@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
 
@@ -16,9 +16,7 @@ import (
 func TestMXLookedUpWhenNoneGiven(t *testing.T) {
 	bin := cmdtest.Build(t, "lookup")
 	w, base := cmdtest.World(t)
-	if _, err := w.AddDomain("two.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.two.test", "mx2.two.test"}, MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "two.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.two.test", "mx2.two.test"}, MaxAge: 86400})
 	w.SetMX("two.test", "mx2.two.test", "mx1.two.test", "evil.example")
 	if err := w.AddRecords("null.test. MX 0 .\n"); err != nil {
 		t.Fatal(err)
@@ -31,7 +29,7 @@ func TestMXLookedUpWhenNoneGiven(t *testing.T) {
 		{"bare.test", []string{"bare.test"}},
 		{"null.test", nil},
 	} {
-		_, stdout, stderr := cmdtest.Run(t, bin, append(append([]string{}, base...), "-timeout", "3s", "-json", tc.domain)...)
+		_, stdout, stderr := cmdtest.Run(t, bin, cmdtest.Args(base, "-timeout", "3s", "-json", tc.domain)...)
 		var o struct {
 			MX []struct{ Host, Action string } `json:"mx"`
 		}
@@ -53,11 +51,9 @@ func TestMXLookedUpWhenNoneGiven(t *testing.T) {
 func TestTextNoPolicyIsNotModeNone(t *testing.T) {
 	bin := cmdtest.Build(t, "lookup")
 	w, base := cmdtest.World(t)
-	if _, err := w.AddDomain("off.test", testserver.Policy{Mode: "none", MaxAge: 86400}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w, "off.test", testserver.Policy{Mode: "none", MaxAge: 86400})
 	run := func(d string) string {
-		_, stdout, _ := cmdtest.Run(t, bin, append(append([]string{}, base...), "-timeout", "3s", d, "mx."+d)...)
+		_, stdout, _ := cmdtest.Run(t, bin, cmdtest.Args(base, "-timeout", "3s", d, "mx."+d)...)
 		return string(stdout)
 	}
 	if out := run("off.test"); !strings.Contains(out, "mode none") || strings.Contains(out, "no policy") {

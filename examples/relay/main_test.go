@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,7 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/mtasts-go/mtasts/examples/internal/cmdtest"
+	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
 )
@@ -34,16 +33,13 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
-	w := testserver.Start(t)
+	w, flags := cmdtest.World(t)
 	must := func(err error) {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	add := func(d string, p testserver.Policy) {
-		_, err := w.AddDomain(d, p)
-		must(err)
-	}
+	add := func(d string, p testserver.Policy) { cmdtest.AddDomain(t, w, d, p) }
 	add("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "mx2.enforce.test"}, MaxAge: 86400, ID: "e1"})
 	add("expired.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.expired.test", "mx2.expired.test"}, MaxAge: 86400, ID: "x1"})
 	w.Fault("mx1.expired.test", testserver.CertExpired)
@@ -69,13 +65,9 @@ func newWorld(t *testing.T) *world {
 	w.SetAddrs("mx.badname.test", w.IP())
 	must(w.AddRecords("badname.test. 300 IN MX 10 mx\\.evil.test.\nbadname.test. 300 IN MX 20 mx.badname.test.\n"))
 
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	must(w.WriteCAFile(ca))
-	args := []string{"-listen", "127.0.0.1:0", "-dns", w.DNSAddr(), "-ca", ca, "-https-port", strconv.Itoa(w.HTTPSPort()), "-timeout", "10s"}
-	for _, h := range []string{"mx1.enforce.test", "mx2.enforce.test", "mx1.expired.test", "mx2.expired.test", "mx.testing.test",
-		"mx.nostarttls.test", "mx.mismatch.test", "mx.evil.test", "mx.plain.test", "mx.badname.test"} {
-		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	args := append([]string{"-listen", "127.0.0.1:0"}, cmdtest.Args(flags, "-timeout", "10s")...)
+	args = append(args, cmdtest.SMTPFlags(w, "mx1.enforce.test", "mx2.enforce.test", "mx1.expired.test", "mx2.expired.test",
+		"mx.testing.test", "mx.nostarttls.test", "mx.mismatch.test", "mx.evil.test", "mx.plain.test", "mx.badname.test")...)
 	return &world{w, args}
 }
 
@@ -267,7 +259,7 @@ func TestOnce(t *testing.T) {
 		status int
 	}{{"enforce.test", 0}, {"mismatch.test", 75}} {
 		t.Run(tc.domain, func(t *testing.T) {
-			p := start(t, bin, append(append([]string{}, w.args...), "-once")...)
+			p := start(t, bin, cmdtest.Args(w.args, "-once")...)
 			send(t, p.addr, "rcpt@"+tc.domain, "once")
 			done := make(chan error, 1)
 			go func() {
@@ -315,13 +307,9 @@ func TestTLSRPT(t *testing.T) {
 	bin := build(t)
 	w := newWorld(t)
 	// none.test retires MTA-STS: mode none counts as no policy.
-	if _, err := w.AddDomain("none.test", testserver.Policy{Mode: "none", MX: []string{"mx.none.test"}, MaxAge: 86400, ID: "z1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w.World, "none.test", testserver.Policy{Mode: "none", MX: []string{"mx.none.test"}, MaxAge: 86400, ID: "z1"})
 	// webpki.test's policy cannot be fetched: an untrusted certificate.
-	if _, err := w.AddDomain("webpki.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.webpki.test"}, MaxAge: 86400, ID: "w1"}); err != nil {
-		t.Fatal(err)
-	}
+	cmdtest.AddDomain(t, w.World, "webpki.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.webpki.test"}, MaxAge: 86400, ID: "w1"})
 	w.Fault("mta-sts.webpki.test", testserver.CertUntrusted)
 	// clear.test has no policy, and its MX no STARTTLS.
 	if _, err := w.AddSMTPHost("mx.clear.test"); err != nil {
@@ -337,10 +325,7 @@ func TestTLSRPT(t *testing.T) {
 	}
 	w.SetMX("unreported.test", "mx.plain.test")
 	file := filepath.Join(t.TempDir(), "tlsrpt")
-	args := append([]string{}, w.args...)
-	for _, h := range []string{"mx.none.test", "mx.webpki.test", "mx.clear.test"} {
-		args = append(args, "-smtp-addr", h+"="+w.SMTPAddr(h))
-	}
+	args := cmdtest.Args(w.args, cmdtest.SMTPFlags(w.World, "mx.none.test", "mx.webpki.test", "mx.clear.test")...)
 	args = append(args, "-tlsrpt", file)
 
 	deliver := func(p *proc, domains ...string) {

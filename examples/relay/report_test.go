@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/mtasts-go/mtasts/internal/reporttest"
 	"github.com/mtasts-go/mtasts/tlsrpt"
 )
 
@@ -119,13 +118,8 @@ func TestReportDay(t *testing.T) {
 
 func gunzipReport(t *testing.T, gz []byte) tlsrpt.Report {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, _ := io.ReadAll(zr)
 	var rep tlsrpt.Report
-	if err := json.Unmarshal(j, &rep); err != nil {
+	if err := json.Unmarshal(reporttest.Gunzip(t, gz), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if err := rep.Validate(); err != nil {

@@ -1,13 +1,9 @@
 package redisreport_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,66 +11,14 @@ import (
 
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/internal/redistest"
+	"github.com/mtasts-go/mtasts/internal/reporttest"
+	"github.com/mtasts-go/mtasts/internal/testclock"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
 	"github.com/mtasts-go/mtasts/tlsrpt/redisreport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// clock is a tlsrpt.Clock that the test moves; its timers fire when
-// Advance passes them.
-type clock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[chan time.Time]time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Timer(d time.Duration) (<-chan time.Time, func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch, func() {}
-	}
-	c.timers[ch] = c.now.Add(d)
-	return ch, func() { c.mu.Lock(); delete(c.timers, ch); c.mu.Unlock() }
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for ch, at := range c.timers {
-		if !at.After(c.now) {
-			ch <- c.now
-			delete(c.timers, ch)
-		}
-	}
-}
-
-// waitTimers waits, for at most 10 s, until n timers are set.
-func (c *clock) waitTimers(t *testing.T, n int) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		c.mu.Lock()
-		k := len(c.timers)
-		c.mu.Unlock()
-		if k >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d timers, want %d", k, n)
-		}
-	}
-}
 
 // TestTwoNodesOneReport: two Reporters share counts through one
 // redis-server; the day's report goes out once, with the sessions of
@@ -84,7 +28,7 @@ func TestTwoNodesOneReport(t *testing.T) {
 	w := testserver.Start(t)
 	w.SetTLSRPT("https.example", "v=TLSRPTv1; rua=https://reports.https.example/v1")
 	w.SetAddrs("reports.https.example", w.IP())
-	clk := &clock{now: time.Date(2016, 4, 1, 10, 0, 0, 0, time.UTC), timers: map[chan time.Time]time.Time{}}
+	clk := testclock.New(time.Date(2016, 4, 1, 10, 0, 0, 0, time.UTC))
 	events := make(chan tlsrpt.DeliveryEvent, 10)
 	var reps []*tlsrpt.Reporter
 	for _, node := range []string{"node1", "node2"} {
@@ -114,7 +58,7 @@ func TestTwoNodesOneReport(t *testing.T) {
 			}
 		}
 	}
-	clk.waitTimers(t, 2)
+	clk.WaitTimers(t, 2)
 	clk.Advance(15 * time.Hour)
 	select {
 	case e := <-events:
@@ -125,20 +69,15 @@ func TestTwoNodesOneReport(t *testing.T) {
 		t.Fatal("no report after 20 s")
 	}
 	// The other node finds the report done; give it a moment to (not) post.
-	clk.waitTimers(t, 2)
+	clk.WaitTimers(t, 2)
 	clk.Advance(time.Hour)
-	clk.waitTimers(t, 2)
+	clk.WaitTimers(t, 2)
 	posts := w.Posts("reports.https.example")
 	if len(posts) != 1 {
 		t.Fatalf("%d posts", len(posts))
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(posts[0].Body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, _ := io.ReadAll(zr)
 	var rep tlsrpt.Report
-	if err := json.Unmarshal(j, &rep); err != nil {
+	if err := json.Unmarshal(reporttest.Gunzip(t, posts[0].Body), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if n := rep.Policies[0].Summary.TotalSuccessful; n != 7 {
@@ -206,7 +145,7 @@ func TestPendingBatchSurvivesRestart(t *testing.T) {
 			OrganizationName: "Company-X", ContactInfo: "tlsrpt@mail.company-x.example", NodeID: "node1", Dir: dir,
 			DNS:   dnsclient.New([]string{w.DNSAddr()}, time.Second),
 			Fleet: f,
-			Clock: &clock{now: day.Add(10 * time.Hour), timers: map[chan time.Time]time.Time{}},
+			Clock: testclock.New(day.Add(10 * time.Hour)),
 		})
 		if err != nil {
 			t.Fatal(err)

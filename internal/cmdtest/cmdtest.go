@@ -1,5 +1,5 @@
-// Package cmdtest runs the example commands the way their users do: built,
-// as a separate process, against the loopback world.
+// Package cmdtest runs the project's commands and examples the way their
+// users do: built, as a separate process, against the loopback world.
 package cmdtest
 
 import (
@@ -52,4 +52,32 @@ func Run(t testing.TB, bin string, args ...string) (code int, stdout, stderr []b
 		t.Fatal(err)
 	}
 	return 0, out.Bytes(), errOut.Bytes()
+}
+
+// AddDomain adds an MTA-STS domain to the world, as
+// [testserver.World.AddDomain] does, and fails the test on error. It
+// returns the policy's id.
+func AddDomain(tb testing.TB, w *testserver.World, domain string, p testserver.Policy) string {
+	tb.Helper()
+	id, err := w.AddDomain(domain, p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+// Args returns base followed by args, in a new slice: base is left as it
+// was, so that one set of world flags serves many runs.
+func Args(base []string, args ...string) []string {
+	return append(append(make([]string, 0, len(base)+len(args)), base...), args...)
+}
+
+// SMTPFlags returns the flags -smtp-addr host=addr that send a command's
+// SMTP connections for each of hosts to the world's server for it.
+func SMTPFlags(w *testserver.World, hosts ...string) []string {
+	flags := make([]string, 0, 2*len(hosts))
+	for _, h := range hosts {
+		flags = append(flags, "-smtp-addr", h+"="+w.SMTPAddr(h))
+	}
+	return flags
 }
