@@ -1,31 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDANEMXFailureGrace checks that a failed MX lookup under -dane
 // defers no longer than a failed _mta-sts lookup: TEMP DANE within
@@ -55,7 +35,7 @@ func TestDANEMXFailureGrace(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
-			var logs lockedBuffer
+			var logs syncBuffer
 			m := NewMetrics(nil, clock.Now)
 			s := &Server{Lookuper: r, DANE: newTestDANELookup(w, r), Metrics: m, DNSErrorGrace: serverGrace(tc.flag),
 				Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
