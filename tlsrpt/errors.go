@@ -69,7 +69,8 @@ var (
 	// ErrBadResult: an invalid domain, policy type or result type.
 	ErrBadResult = errors.New("invalid result")
 	// ErrNoPolicy: a result of type sts or tlsa that carries no policy
-	// (an sts policy fetch failure needs none).
+	// (an sts policy fetch failure needs none, nor does a tlsa result of
+	// dnssec-invalid: no valid records were returned).
 	ErrNoPolicy = errors.New("no policy for policy type")
 	// ErrBadTLSA: a TLSA record that is not in presentation form
 	// ("3 1 1 0123ABCD...").

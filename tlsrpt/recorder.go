@@ -238,7 +238,7 @@ func (r *Recorder) record(res *Result, j *journalEntry) (bool, error) {
 	case res.ResultType != "" && !res.ResultType.Valid():
 		return false, r.invalid("result-type", string(res.ResultType), ErrBadResult)
 	case typ == PolicySTS && pol == nil && len(res.PolicyString) == 0 && !isSTSFailure(res.ResultType),
-		typ == PolicyTLSA && len(res.PolicyString) == 0:
+		typ == PolicyTLSA && len(res.PolicyString) == 0 && res.ResultType != validate.ResultDNSSECInvalid:
 		return false, r.invalid("policy-string", "", ErrNoPolicy)
 	}
 	var fk failureKey

@@ -22,7 +22,9 @@ type Sink interface {
 //	rep.Record(tlsrpt.Session(d.Domain, d.MX, d.Policy, d.Result, err))
 //
 // Leave transient network errors out (RFC 8460 section 4.3.4):
-// validate.ResultOf reads any error as validation-failure.
+// validate.ResultOf reads any error as validation-failure. A session that
+// DANE governed (d.PolicyType() == "tlsa") is recorded with [SessionDANE]
+// instead: its policy domain is the MX host, not d.Domain.
 func Session(domain, mx string, p *policy.Policy, verdict validate.ResultType, handshake error) Result {
 	rt := verdict
 	if rt == "" {
@@ -37,7 +39,8 @@ func Session(domain, mx string, p *policy.Policy, verdict validate.ResultType, h
 //	cfg := d.TLSConfigReport(base, tlsrpt.Hook(rep, d.Domain, d.MX, d.Policy))
 //
 // For sessions that the hook does not see (no policy, STARTTLS not
-// offered, a verdict that makes no connection), record a [Session].
+// offered, a verdict that makes no connection), record a [Session]. Under
+// DANE, use [HookDANE].
 func Hook(s Sink, domain, mx string, p *policy.Policy) func(error) {
 	return func(err error) {
 		s.Record(Session(domain, mx, p, "", err))

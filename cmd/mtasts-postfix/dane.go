@@ -217,9 +217,25 @@ func (s *Server) daneReply(ctx context.Context, domain string, buf *answerBuf) (
 		// The MX lookup failed (bogus, SERVFAIL, timeout): whether DANE
 		// applies is unknown, and an MTA-STS answer could override it
 		// (RFC 8461 section 2). Postfix's own MX lookup would most often
-		// fail the same way and defer the mail: defer.
-		s.log().Debug("answer", "domain", domain, "reply", "TEMP", "why", "DANE: MX lookup failed", "err", err)
+		// fail the same way and defer the mail: defer, within the same
+		// -dns-error-grace as a failed _mta-sts lookup; after it, the
+		// MTA-STS answer.
+		s.Metrics.dnsFailed()
+		temp, first := s.grace().failed(daneGraceKey(domain))
+		if first {
+			s.log().Info("DANE MX lookup failed temporarily", "domain", domain, "err", err, "answer", daneFailedAnswer(temp))
+		} else {
+			s.log().Debug("answer", "domain", domain, "reply", daneFailedAnswer(temp), "why", "DANE: MX lookup failed", "err", err)
+		}
+		if !temp {
+			return nil, false
+		}
 		return tempReply(buf, "DANE: ", err.Error()), true
+	}
+	if g := s.grace(); g.n.Load() != 0 { // no key to build when nothing fails
+		g.succeeded(daneGraceKey(domain))
+	}
+	switch {
 	case level == DANEAllHosts:
 		if s.debug() {
 			s.log().Debug("answer", "domain", domain, "reply", string(replyDANEOnly), "why", "every MX host has usable DNSSEC-validated TLSA records")
@@ -232,4 +248,17 @@ func (s *Server) daneReply(ctx context.Context, domain string, buf *answerBuf) (
 		return replyDANE, true
 	}
 	return nil, false
+}
+
+// daneGraceKey is the key of domain's failed MX lookups in the grace
+// tracker: apart from its _mta-sts lookups (a domain name has no space),
+// so that an MTA-STS answer does not end a run of MX failures.
+func daneGraceKey(domain string) string { return "mx " + domain }
+
+// daneFailedAnswer names the answer to a failed DANE MX lookup.
+func daneFailedAnswer(temp bool) string {
+	if temp {
+		return "TEMP"
+	}
+	return "MTA-STS"
 }

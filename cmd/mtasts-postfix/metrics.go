@@ -61,7 +61,7 @@ func NewMetrics(cached func() iter.Seq[resolver.Entry], clock func() time.Time) 
 		cacheHits:       f("cache_hits_total", "Requests answered from a cached policy, stale ones included."),
 		staleServes:     f("stale_serves_total", "Requests answered from a cached policy whose last refresh failed (RFC 8461 section 3.3: it applies until it expires)."),
 		fetchedNow:      f("cache_misses_total", "Requests whose policy was fetched for them."),
-		dnsTempFailures: f("dns_temporary_failures_total", "Requests whose _mta-sts TXT lookup failed temporarily with no policy cached."),
+		dnsTempFailures: f("dns_temporary_failures_total", "Temporary DNS failures of requests: an _mta-sts TXT lookup with no policy cached, or under -dane an MX lookup."),
 		fetches:         fetches,
 		downgrades:      f("downgrades_total", "Cached policies replaced by a weaker one (mode none, or enforce to testing)."),
 		changes:         f("policy_changes_total", "Cached policies replaced by one with another id."),

@@ -20,7 +20,6 @@ import (
 
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
-	"github.com/mtasts-go/mtasts/policy"
 	"github.com/mtasts-go/mtasts/resolver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
 	"github.com/mtasts-go/mtasts/validate"
@@ -42,20 +41,27 @@ type relay struct {
 }
 
 // record counts the TLS-RPT result of one session with the MX host of d,
-// carrying mail from from. The policy is the one applied, testing or
-// enforce; under mode none, as without a policy, the session counts as
-// no-policy-found.
+// carrying mail from from. Under DANE (with -dane) the session counts
+// under policy-type tlsa, for the TLSA base domain of the MX host, not the
+// recipient domain (RFC 8460 section 1.1). Otherwise the policy is the one
+// applied, testing or enforce; under mode none, as without a policy, the
+// session counts as no-policy-found.
 func (rl *relay) record(d *resolver.Decision, from string, out *outcome) {
 	if rl.rep == nil || !out.counted {
 		return
 	}
-	res := tlsrpt.Result{Domain: d.Domain, ResultType: out.result, ReasonCode: out.reason,
-		SendingIP: out.local, ReceivingMX: d.MX, ReceivingIP: out.remote, MailFrom: from}
-	if d.Action == resolver.Deliver || d.Action == resolver.Refuse {
-		res.Policy = d.Policy
+	var res tlsrpt.Result
+	switch {
+	case d.PolicyType() == "tlsa":
+		res = tlsrpt.SessionDANE(d.MX, d.DANE, out.result, nil)
+	case d.Action == resolver.Deliver || d.Action == resolver.Refuse:
+		res = tlsrpt.Session(d.Domain, d.MX, d.Policy, out.result, nil)
+	default:
+		res = tlsrpt.Session(d.Domain, d.MX, nil, out.result, nil)
 	}
+	res.ReasonCode, res.SendingIP, res.ReceivingIP, res.MailFrom = out.reason, out.local, out.remote, from
 	if err := rl.rep.Record(res); err != nil {
-		rl.log.Error("tlsrpt: not recorded", "domain", d.Domain, "err", err)
+		rl.log.Error("tlsrpt: not recorded", "domain", d.PolicyDomain(), "err", err)
 	}
 }
 
@@ -165,7 +171,8 @@ func (rl *relay) attempt(ctx context.Context, d *resolver.Decision, from string,
 	// outside a testing policy, a failed policy fetch). Mode none and no
 	// policy count as no-policy-found: TLS negotiated or not.
 	underPolicy := d.Action == resolver.Deliver
-	enforce := underPolicy && d.Mode == policy.ModeEnforce
+	// RequireTLS: an enforce policy, or DANE (usable TLSA records).
+	enforce := underPolicy && d.RequireTLS
 	out.result = d.Result
 	// A session that fails on the network before its TLS negotiation is
 	// over is not a TLS result (RFC 8460 section 4.3.4): it counts only
@@ -267,6 +274,8 @@ func addrOf(a net.Addr) netip.Addr {
 
 func policyOf(d *resolver.Decision) string {
 	switch {
+	case d.PolicyType() == "tlsa":
+		return "dane " + d.DANEStatus.String()
 	case d.Policy != nil:
 		return d.Mode.String() + " " + d.PolicyID
 	case d.Result != "":

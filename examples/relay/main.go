@@ -6,7 +6,7 @@
 // every session.
 //
 //	relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N]
-//	      [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once]
+//	      [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once] [-dane]
 //	      [-tlsrpt DIR [-report-org NAME] [-report-contact ADDR]
 //	       [-dkim-key FILE [-dkim-selector S] [-dkim-domain D] | -report-unsigned]
 //	       [-submit HOST:PORT [-submit-tls MODE] [-submit-servername NAME] [-submit-user U]]
@@ -53,6 +53,16 @@
 //     negotiated, starttls-not-supported or the handshake's failure
 //     otherwise. A domain in mode none is never counted under its sts
 //     policy.
+//
+// With -dane, which says that the -dns server validates DNSSEC and can be
+// trusted to, the resolver looks up the TLSA records of each MX host
+// (RFC 7672): an MX host with usable DNSSEC-validated TLSA records is
+// authenticated by them, whatever the MTA-STS mode (RFC 8461 section 2),
+// and its sessions count under policy-type tlsa for the TLSA base domain
+// (the MX host name), with its TLSA records as policy-string, recorded by
+// tlsrpt.SessionDANE, and reported to the "_smtp._tls" record of the MX
+// host name, not of the recipient domain (RFC 8460 section 1.1). A bogus
+// TLSA lookup counts as dnssec-invalid.
 //
 // A session that fails on the network (no connection, a reset, a timeout)
 // before its TLS negotiation is over is not counted (RFC 8460 section
@@ -130,12 +140,13 @@ func run(args []string, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 2*time.Minute, "deadline of one message's delivery")
 	hostname := fs.String("hostname", "relay.localhost", "name to give in the greeting and in EHLO")
 	once := fs.Bool("once", false, "exit after the first message (0 delivered, 75 temporary failure, 69 permanent)")
+	useDANE := fs.Bool("dane", false, "the -dns server validates DNSSEC: apply DANE (TLSA records) to MX hosts")
 	var rf reportFlags
 	rf.register(fs)
 	smtpAddrs := smtpc.Overrides{}
 	fs.Var(smtpAddrs, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once] [-tlsrpt DIR [report flags]]")
+		fmt.Fprintln(stderr, "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once] [-dane] [-tlsrpt DIR [report flags]]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -175,7 +186,7 @@ func run(args []string, stderr io.Writer) int {
 		defer rep.Close()
 		rl.rep = rep
 	}
-	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort})
+	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort, DNSSEC: *useDANE})
 	if err != nil {
 		return usage(err)
 	}
