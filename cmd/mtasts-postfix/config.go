@@ -76,6 +76,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, flag.ErrHelp // help was asked for, and printed
+		}
 		return nil, errUsage
 	}
 	fs.Visit(func(f *flag.Flag) {

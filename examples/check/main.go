@@ -117,6 +117,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -184,6 +185,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // help was asked for, and printed
+		}
 		return exitUsage
 	}
 	if fs.NArg() != 1 || *timeout <= 0 || world.Check() != nil {

@@ -150,6 +150,9 @@ func run(args []string, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // help was asked for, and printed
+		}
 		return exitUsage
 	}
 	if fs.NArg() != 0 || *timeout <= 0 || world.Check() != nil {
