@@ -141,6 +141,12 @@ func daneCases() []daneCase {
 			mode: "testing", status: secure, action: deliver, requireTLS: true},
 		{name: "DANE-EE 3 1 2 without a policy", domain: "ee312.test", tlsa: tlsaOf(3, 1, 2),
 			status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-EE 3 0 0 (the whole certificate) over an enforce policy", domain: "ee300.test", tlsa: tlsaOf(3, 0, 0),
+			mode: "enforce", status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-EE 3 1 0 (the whole key) over a testing policy", domain: "ee310.test", tlsa: tlsaOf(3, 1, 0),
+			mode: "testing", status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-EE 3 0 2 without a policy", domain: "ee302.test", tlsa: tlsaOf(3, 0, 2),
+			status: secure, action: deliver, requireTLS: true},
 		// DANE-TA: the CA, which the MX host does not send (its chain is
 		// the leaf alone): a full record is an anchor all the same.
 		{name: "DANE-TA 2 0 0 over a none policy", domain: "ta200.test", tlsa: tlsaOf(2, 0, 0),
@@ -153,6 +159,10 @@ func daneCases() []daneCase {
 		{name: "DANE-TA 2 1 1 of a CA the host sends over an enforce policy whose mx does not match", domain: "ta211chain.test",
 			tlsa: tlsaOf(2, 1, 1), chain: true, mode: "enforce", mxPattern: "other.ta211chain.test",
 			status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-TA 2 0 2 of a CA the host sends without a policy", domain: "ta202chain.test", tlsa: tlsaOf(2, 0, 2),
+			chain: true, status: secure, action: deliver, requireTLS: true},
+		{name: "DANE-TA 2 1 2 of a CA the host sends over a none policy", domain: "ta212chain.test", tlsa: tlsaOf(2, 1, 2),
+			chain: true, mode: "none", status: secure, action: deliver, requireTLS: true},
 		// A digest of the CA matches nothing the host sends: RFC 7671
 		// section 5.2.2, the server must send its trust anchor.
 		{name: "DANE-TA 2 0 1 of a CA the host does not send fails", domain: "ta201.test", tlsa: tlsaOf(2, 0, 1),
