@@ -264,8 +264,15 @@ func TestRedis(t *testing.T) {
 	}
 	rc := redis.NewClient(&redis.Options{Addr: rs.Addr, DB: 3})
 	defer rc.Close()
-	keys, err := rc.Keys(t.Context(), "*").Result()
-	if err != nil || len(keys) != 1 || !strings.HasSuffix(keys[0], "enforce.test") {
+	// Store writes go through the resolver's write-behind queue: the answer
+	// does not wait for them, so wait (bounded) for the group to commit.
+	var keys []string
+	var err error
+	waitFor(t, func() bool {
+		keys, err = rc.Keys(t.Context(), "*").Result()
+		return err == nil && len(keys) > 0
+	}, "the policy in redis db 3")
+	if len(keys) != 1 || !strings.HasSuffix(keys[0], "enforce.test") {
 		t.Fatalf("redis db 3 holds %q, %v; want the enforce.test policy", keys, err)
 	}
 	w.Fault("_mta-sts.enforce.test", testserver.ServFail)
