@@ -1,16 +1,15 @@
 package validate
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"testing"
 	"time"
+
+	"github.com/mtasts-go/mtasts/internal/testca"
 )
 
 // testNow is the time at which the tests validate certificates.
@@ -40,14 +39,7 @@ type certSpec struct {
 	isCA        bool
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKey(t testing.TB) *ecdsa.PrivateKey { return testca.NewKey(t) }
 
 // newRootCA makes a self-signed root valid from longAgo to farAhead.
 func newRootCA(t testing.TB, name string) *testCA {
@@ -80,57 +72,18 @@ func (ca *testCA) leaf(t testing.TB, s certSpec) (*x509.Certificate, *ecdsa.Priv
 }
 
 // issue signs a certificate for pub by parent (self-signed with selfKey
-// when parent is nil).
+// when parent is nil); zero times mean longAgo and farAhead.
 func issue(t testing.TB, s certSpec, parent *testCA, selfKey *ecdsa.PrivateKey, pub crypto.PublicKey) *x509.Certificate {
 	t.Helper()
-	if s.notBefore.IsZero() {
-		s.notBefore = longAgo
-	}
-	if s.notAfter.IsZero() {
-		s.notAfter = farAhead
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: s.cn},
-		DNSNames:              s.dnsNames,
-		NotBefore:             s.notBefore,
-		NotAfter:              s.notAfter,
-		BasicConstraintsValid: true,
-		IsCA:                  s.isCA,
-	}
-	if s.isCA {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = s.extKeyUsage
-		if tmpl.ExtKeyUsage == nil {
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		}
-	}
-	signer, signerCert := selfKey, tmpl
+	var p *testca.CA
 	if parent != nil {
-		signer, signerCert = parent.key, parent.cert
+		p = &testca.CA{Cert: parent.cert, Key: parent.key}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return testca.Issue(t, testca.Spec{CN: s.cn, DNSNames: s.dnsNames, NotBefore: cmp.Or(s.notBefore, longAgo),
+		NotAfter: cmp.Or(s.notAfter, farAhead), ExtKeyUsage: s.extKeyUsage, IsCA: s.isCA}, p, selfKey, pub)
 }
 
 // tlsCert makes a server certificate out of a chain (leaf first) and key.
 func tlsCert(key *ecdsa.PrivateKey, chain ...*x509.Certificate) tls.Certificate {
-	c := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
-	for _, x := range chain {
-		c.Certificate = append(c.Certificate, x.Raw)
-	}
-	return c
+	return testca.TLSCert(key, chain...)
 }
