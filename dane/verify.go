@@ -3,7 +3,6 @@ package dane
 import (
 	"bytes"
 	"crypto/x509"
-	"errors"
 	"time"
 
 	"github.com/mtasts-go/mtasts/validate"
@@ -113,18 +112,18 @@ func (s *Set) verifyTA(chain []*x509.Certificate, names []string, now time.Time)
 			break
 		}
 	}
-	considered := chain // for the time check: the chain and the anchors from DNS
+	var fromDNS []*x509.Certificate // anchors not in the chain, for the time check
 	for _, ta := range s.taCerts {
 		if issues(ta, chain) {
 			anchor(ta)
-			considered = append(considered[:len(considered):len(considered)], ta)
+			fromDNS = append(fromDNS, ta)
 		}
 	}
 	if roots == nil {
 		return NewError(s.base, ErrNoMatch, nil)
 	}
-	if err := verifyChain(chain, roots, now); err != nil {
-		return NewError(s.base, classify(err, considered, roots, now), err)
+	if fault, err := validate.VerifyChain(chain, fromDNS, roots, now); fault != nil {
+		return NewError(s.base, fault, err)
 	}
 	if !matchNames(chain[0], names) {
 		return NewError(s.base, validate.ErrHostMismatch, nil)
@@ -173,94 +172,4 @@ func issues(ta *x509.Certificate, chain []*x509.Certificate) bool {
 		}
 	}
 	return false
-}
-
-// verifyChain builds and verifies a chain from chain[0] to a certificate of
-// roots at time now, for server authentication.
-func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
-	opts := x509.VerifyOptions{
-		Roots:       roots,
-		CurrentTime: now,
-		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if len(chain) > 1 {
-		opts.Intermediates = x509.NewCertPool()
-		for _, c := range chain[1:] {
-			if c != nil {
-				opts.Intermediates.AddCert(c)
-			}
-		}
-	}
-	_, err := chain[0].Verify(opts)
-	return err
-}
-
-// classify maps an error of x509.Certificate.Verify to a sentinel error
-// of package validate.
-// The certificates of all are those whose validity periods may explain an
-// unknown authority: the presented chain, then any trust anchors from DNS.
-func classify(err error, all []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
-	var invalid x509.CertificateInvalidError
-	var unknown x509.UnknownAuthorityError
-	switch {
-	case errors.As(err, &invalid):
-		switch invalid.Reason {
-		case x509.Expired: // also "not yet valid"
-			if invalid.Cert != nil && now.Before(invalid.Cert.NotBefore) {
-				return validate.ErrNotYetValid
-			}
-			return validate.ErrExpired
-		case x509.IncompatibleUsage:
-			return validate.ErrKeyUsage
-		case x509.NotAuthorizedToSign, x509.TooManyIntermediates,
-			x509.CANotAuthorizedForThisName, x509.CANotAuthorizedForExtKeyUsage,
-			x509.NameConstraintsWithoutSANs, x509.UnconstrainedName,
-			x509.TooManyConstraints, x509.NoValidChains:
-			return validate.ErrNotTrusted
-		}
-		return validate.ErrBadCertificate
-	case errors.As(err, &unknown):
-		if s := outOfTime(all, roots, now); s != nil {
-			return s
-		}
-		return validate.ErrNotTrusted
-	}
-	return validate.ErrBadCertificate
-}
-
-// outOfTime tells a certificate that is expired (or not yet valid) from a
-// broken chain. crypto/x509 checks the leaf's validity period first, but
-// skips an intermediate or trust anchor outside its period as a candidate
-// and reports an unknown authority. If a certificate of all is outside its
-// period at now, and the chain verifies at a time when every certificate
-// of all is inside its own, the only fault is time: outOfTime returns
-// validate.ErrExpired or validate.ErrNotYetValid. Otherwise it returns
-// nil.
-func outOfTime(all []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
-	var expired, early, some bool
-	var start, end time.Time // the window when all are valid
-	for _, c := range all {
-		if c == nil {
-			continue
-		}
-		expired = expired || now.After(c.NotAfter)
-		early = early || now.Before(c.NotBefore)
-		if !some || c.NotBefore.After(start) {
-			start = c.NotBefore
-		}
-		if !some || c.NotAfter.Before(end) {
-			end = c.NotAfter
-		}
-		some = true
-	}
-	if !expired && !early || start.After(end) {
-		return nil
-	}
-	if verifyChain(all, roots, start) != nil {
-		return nil
-	}
-	if expired {
-		return validate.ErrExpired
-	}
-	return validate.ErrNotYetValid
 }

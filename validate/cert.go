@@ -59,13 +59,32 @@ func certificate(host, h string, chain []*x509.Certificate, roots *x509.CertPool
 	if now.IsZero() {
 		now = time.Now()
 	}
-	if err := verifyChain(chain, roots, now); err != nil {
-		return newError(host, classify(err, chain, roots, now), err)
+	if fault, err := VerifyChain(chain, nil, roots, now); fault != nil {
+		return newError(host, fault, err)
 	}
 	if !matchDNSID(chain[0], h) {
 		return newError(host, ErrHostMismatch, nil)
 	}
 	return nil
+}
+
+// VerifyChain verifies, at now, a chain from the leaf chain[0] (not nil),
+// through the other certificates of chain, to a certificate of roots, for
+// server authentication. On failure it returns fault, the sentinel of this
+// package that names what is wrong (ErrExpired, ErrNotYetValid,
+// ErrKeyUsage, ErrNotTrusted or ErrBadCertificate), and crypto/x509's
+// error. extra are trust anchors found elsewhere than in the chain (as
+// DANE-TA records give them): their validity periods too may explain an
+// unknown authority. Certificate uses it; so does DANE-TA verification.
+func VerifyChain(chain, extra []*x509.Certificate, roots *x509.CertPool, now time.Time) (fault, err error) {
+	if err = verifyChain(chain, roots, now); err == nil {
+		return nil, nil
+	}
+	all := chain
+	if len(extra) > 0 {
+		all = append(chain[:len(chain):len(chain)], extra...)
+	}
+	return classify(err, all, roots, now), err
 }
 
 // verifyChain builds and verifies a chain from the leaf chain[0] to a root
@@ -89,7 +108,9 @@ func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time)
 }
 
 // classify maps an error of x509.Certificate.Verify to a sentinel error.
-func classify(err error, chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
+// all are the certificates whose validity periods may explain an unknown
+// authority: the presented chain, then any trust anchors from elsewhere.
+func classify(err error, all []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
 	var invalid x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
 	var sysRoots x509.SystemRootsError
@@ -111,7 +132,7 @@ func classify(err error, chain []*x509.Certificate, roots *x509.CertPool, now ti
 		}
 		return ErrBadCertificate
 	case errors.As(err, &unknown):
-		if s := outOfTime(chain, roots, now); s != nil {
+		if s := outOfTime(all, roots, now); s != nil {
 			return s
 		}
 		return ErrNotTrusted
@@ -122,21 +143,21 @@ func classify(err error, chain []*x509.Certificate, roots *x509.CertPool, now ti
 	return ErrBadCertificate
 }
 
-// outOfTime tells an intermediate that is expired (or not yet valid) from a
+// outOfTime tells a certificate that is expired (or not yet valid) from a
 // missing one. crypto/x509 checks the leaf's validity period up front, but
-// an intermediate outside its period is skipped as a chain candidate and
-// the error says "unknown authority". If some presented certificate is
-// outside its period at now, and the chain verifies at a time when every
-// presented certificate is inside its own, the only fault is time:
-// outOfTime then returns ErrExpired or ErrNotYetValid. Otherwise it returns
-// nil. Comparing against a second verification, rather than flagging any
-// expired certificate in the chain, keeps a server that sends a stale
-// extra certificate next to a good path (as many did with an expired
-// cross-signed root) from being blamed for it.
-func outOfTime(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
+// an intermediate or trust anchor outside its period is skipped as a chain
+// candidate and the error says "unknown authority". If some certificate of
+// all (the leaf first) is outside its period at now, and the chain verifies
+// at a time when every certificate of all is inside its own, the only
+// fault is time: outOfTime then returns ErrExpired or ErrNotYetValid.
+// Otherwise it returns nil. Comparing against a second verification,
+// rather than flagging any expired certificate in the chain, keeps a server
+// that sends a stale extra certificate next to a good path (as many did
+// with an expired cross-signed root) from being blamed for it.
+func outOfTime(all []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
 	var expired, early bool
 	var start, end time.Time // the window when all are valid
-	for i, c := range chain {
+	for i, c := range all {
 		if c == nil {
 			continue
 		}
@@ -152,7 +173,7 @@ func outOfTime(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) e
 	if !expired && !early || start.After(end) {
 		return nil
 	}
-	if verifyChain(chain, roots, start) != nil {
+	if verifyChain(all, roots, start) != nil {
 		return nil
 	}
 	if expired {
