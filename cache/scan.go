@@ -29,9 +29,10 @@ const scanBatch = 64
 // bounded whatever the number of files: besides the entries in flight, 8
 // bytes per snapshot record.
 //
-// When a Range that went through found at least 1 024 entries, of which a
-// sixteenth or more were not in the snapshot (or no snapshot), it writes
-// a new snapshot as it goes, so that the next one is fast.
+// A Range that finds no snapshot writes one as it goes (from 1 024
+// entries), so that the next one is fast; one that finds a sixteenth of
+// the entries changed since the snapshot leaves the rewrite to
+// [DirStore.Snapshot], which [DirStore.SnapshotDue] then asks for.
 func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
 	return s.scan(ctx, f)
 }
@@ -56,14 +57,20 @@ func (s *DirStore) Snapshot(ctx context.Context) error {
 	return s.scan(ctx, nil)
 }
 
-// SnapshotDue reports whether the entries written or deleted through s
-// since its last scan (Range or Snapshot) make a sixteenth of the store,
-// and at least 1 024: then the snapshot is stale enough to be rewritten.
+// SnapshotDue reports whether the snapshot is stale enough to be
+// rewritten: when the entries changed since it (written or deleted
+// through s, or found changed by the last Range) make a sixteenth of a
+// store of 1 024 entries or more, or, for a smaller store or one not
+// scanned yet, number 1 024.
 func (s *DirStore) SnapshotDue() bool {
 	if !snapshots {
 		return false
 	}
-	return s.dirty.Load() >= max(int64(s.snapshotMin()), s.base.Load()/snapshotStale)
+	dirty, base, least := s.dirty.Load(), s.base.Load(), int64(s.snapshotMin())
+	if base < least {
+		return dirty >= least
+	}
+	return dirty >= max(1, base/snapshotStale)
 }
 
 // snapshotMin returns the least number of entries for a snapshot.
@@ -121,8 +128,16 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
 	defer stop()
 	dirty := s.dirty.Load()
 	st := &scanState{s: s, dirfd: int(d.Fd()), emit: f != nil, cutoff: s.now().Add(-racyMargin).UnixNano()}
-	var w *snapshotWriter
+	var r *snapshotReader
 	if snapshots {
+		if r, err = openSnapshot(st.dirfd, s.Dir); err != nil {
+			s.report(err)
+		}
+	}
+	// A Range with a snapshot does not rewrite it (a Snapshot does, when
+	// enough has changed); one without writes it as it goes.
+	var w *snapshotWriter
+	if snapshots && (r == nil || f == nil) {
 		if w, err = createSnapshot(s.Dir); err != nil {
 			s.report(fmt.Errorf("snapshot: %w", err))
 		}
@@ -132,10 +147,9 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
 	jobs := make(chan scanJob, rangeWorkers)
 	results := make(chan scanResult, rangeWorkers)
 	var listErr error
-	had := false
 	go func() {
 		defer close(jobs)
-		had, listErr = st.produce(rctx, d, jobs)
+		listErr = st.produce(rctx, r, d, jobs)
 	}()
 	var wg sync.WaitGroup
 	for range rangeWorkers {
@@ -162,7 +176,7 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
 	}
 	whole := !stopped && ctx.Err() == nil && listErr == nil
 	if w != nil {
-		if whole && kept >= s.snapshotMin() && (changed > 0 || !had) && (f == nil || changed*snapshotStale >= kept) {
+		if whole && kept >= s.snapshotMin() && (changed > 0 || r == nil) {
 			if err := w.commit(); err != nil {
 				s.report(fmt.Errorf("snapshot: %w", err))
 			} else {
@@ -186,10 +200,10 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
 	return listErr
 }
 
-// produce sends the jobs of a scan: the snapshot's records, then the
-// names of the files they do not cover. It reports whether there was a
-// snapshot, and the error that ended the listing of the directory.
-func (st *scanState) produce(ctx context.Context, d *os.File, jobs chan<- scanJob) (bool, error) {
+// produce sends the jobs of a scan: the records of the snapshot r (if
+// not nil), which it closes, then the names of the files they do not
+// cover. It returns the error that ended the listing of the directory.
+func (st *scanState) produce(ctx context.Context, r *snapshotReader, d *os.File, jobs chan<- scanJob) error {
 	send := func(j scanJob) bool {
 		select {
 		case jobs <- j:
@@ -200,37 +214,29 @@ func (st *scanState) produce(ctx context.Context, d *os.File, jobs chan<- scanJo
 	}
 	seed := maphash.MakeSeed()
 	var covered []uint64 // hashes of the names of the records sent
-	had := false
-	if snapshots {
-		r, err := openSnapshot(st.dirfd, st.s.Dir)
-		if err != nil {
-			st.s.report(err)
-		}
-		if r != nil {
-			had = true
-			var buf []byte
-			var j scanJob
-			for {
-				var rec snapRecord
-				buf, rec, err = r.next(buf)
-				if err == nil {
-					covered = append(covered, maphash.String(seed, rec.name))
-					j.records = append(j.records, rec)
-				}
-				if len(j.records) == scanBatch || err != nil && len(j.records) > 0 {
-					if !send(j) {
-						r.close()
-						return had, nil
-					}
-					j, buf = scanJob{}, nil
-				}
-				if err != nil {
-					break
-				}
+	if r != nil {
+		defer r.close()
+		var buf []byte
+		var j scanJob
+		for {
+			var rec snapRecord
+			var err error
+			buf, rec, err = r.next(buf)
+			if err == nil {
+				covered = append(covered, maphash.String(seed, rec.name))
+				j.records = append(j.records, rec)
 			}
-			r.close()
-			if err != io.EOF {
-				st.s.report(err) // the files of the records not read are read from the directory
+			if len(j.records) == scanBatch || err != nil && len(j.records) > 0 {
+				if !send(j) {
+					return nil
+				}
+				j = scanJob{}
+			}
+			if err != nil {
+				if err != io.EOF {
+					st.s.report(err) // the files of the records not read are read from the directory
+				}
+				break
 			}
 		}
 	}
@@ -249,19 +255,19 @@ func (st *scanState) produce(ctx context.Context, d *os.File, jobs chan<- scanJo
 			j.names = append(j.names, n)
 			if len(j.names) == scanBatch {
 				if !send(j) {
-					return had, nil
+					return nil
 				}
 				j = scanJob{}
 			}
 		}
 		if len(j.names) > 0 && !send(j) {
-			return had, nil
+			return nil
 		}
 		if err != nil {
 			if err == io.EOF {
 				err = nil
 			}
-			return had, err
+			return err
 		}
 	}
 }

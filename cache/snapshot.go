@@ -156,8 +156,10 @@ func openSnapshot(dirfd int, dir string) (*snapshotReader, error) {
 	return &snapshotReader{f: f, r: r}, nil
 }
 
-// next appends the next record to buf and returns it, or io.EOF at the
-// clean end of the snapshot, or an error wrapping ErrCorrupt.
+// next reads the next record into the free capacity of buf, or into a new
+// block when it does not fit (the records already in buf keep theirs), and
+// returns the buffer to read the following one into. It returns io.EOF at
+// the clean end of the snapshot, or an error wrapping ErrCorrupt.
 func (s *snapshotReader) next(buf []byte) ([]byte, snapRecord, error) {
 	var head [recordHead]byte
 	if _, err := io.ReadFull(s.r, head[:]); err != nil {
@@ -170,9 +172,14 @@ func (s *snapshotReader) next(buf []byte) ([]byte, snapRecord, error) {
 	if n < recordFixed || n > maxRecord {
 		return buf, snapRecord{}, s.bad(errBadRecord)
 	}
-	start := len(buf)
-	buf = append(buf, head[:]...)
-	buf = append(buf, make([]byte, n)...)
+	// Each record starts on a word, apart from the bytes of the
+	// one before, which a worker may be reading.
+	start := (len(buf) + 7) &^ 7
+	if need := recordHead + n; cap(buf)-start < need {
+		buf, start = make([]byte, 0, max(snapshotBlock, need)), 0
+	}
+	buf = buf[:start+recordHead+n]
+	copy(buf[start:], head[:])
 	if _, err := io.ReadFull(s.r, buf[start+recordHead:]); err != nil {
 		return buf[:start], snapRecord{}, s.bad(err)
 	}
@@ -182,6 +189,9 @@ func (s *snapshotReader) next(buf []byte) ([]byte, snapRecord, error) {
 	}
 	return buf, rec, nil
 }
+
+// snapshotBlock is the size of the blocks that records are read into.
+const snapshotBlock = 64 << 10
 
 // bad returns the error of a snapshot that cannot be read on: torn,
 // damaged or unreadable, all reported as ErrCorrupt.

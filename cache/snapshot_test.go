@@ -145,8 +145,21 @@ func TestSnapshotFollowsTheFiles(t *testing.T) {
 	if got := w.errs.take(); len(got) != 1 || !errors.Is(got[0], cache.ErrCorrupt) {
 		t.Fatalf("reported %v, want the FIFO as corrupt", got)
 	}
-	// Five changes of 64 entries is over a sixteenth: rewritten, and
-	// without the FIFO or the deleted file.
+	// Five changes of 64 entries is over a sixteenth: a Range leaves the
+	// snapshot as it is, and asks for a rewrite, without the FIFO or
+	// the deleted file.
+	if got := w.covered(); got != 64 {
+		t.Fatalf("Range rewrote the snapshot: %d files", got)
+	}
+	if !w.s.SnapshotDue() {
+		t.Fatal("SnapshotDue is false after a sixteenth changed")
+	}
+	if err := w.s.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.s.SnapshotDue() {
+		t.Fatal("SnapshotDue is still true after Snapshot")
+	}
 	if got := w.covered(); got != len(w.model) {
 		t.Fatalf("the snapshot covers %d files after the changes, want %d", got, len(w.model))
 	}
