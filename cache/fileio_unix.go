@@ -18,17 +18,9 @@ import (
 // refuses a symbolic link, and fstat rejects anything but a regular file.
 func readFile(name string) (*Entry, error) {
 	const flags = syscall.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
-	fd, err := syscall.Open(name, flags, 0)
-	for err == syscall.EINTR {
-		fd, err = syscall.Open(name, flags, 0)
-	}
-	switch {
-	case err == syscall.ENOENT:
-		return nil, fs.ErrNotExist
-	case err == syscall.ELOOP:
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
-	case err != nil:
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	fd, err := openFile(func() (int, error) { return syscall.Open(name, flags, 0) }, name)
+	if err != nil {
+		return nil, err
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
@@ -86,17 +78,9 @@ func readFile(name string) (*Entry, error) {
 // buffer; each is reported as the file of Get would be. It returns the
 // entry and the number of bytes of buf that hold its encoding.
 func readAt(dirfd int, name, path string, buf []byte, stamp *fileStamp) (*Entry, int, error) {
-	fd, err := openAt(dirfd, name, path)
-	for err == syscall.EINTR {
-		fd, err = openAt(dirfd, name, path)
-	}
-	switch {
-	case err == syscall.ENOENT:
-		return nil, 0, fs.ErrNotExist
-	case err == syscall.ELOOP:
-		return nil, 0, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
-	case err != nil:
-		return nil, 0, &fs.PathError{Op: "open", Path: path, Err: err}
+	fd, err := openFile(func() (int, error) { return openAt(dirfd, name, path) }, path)
+	if err != nil {
+		return nil, 0, err
 	}
 	defer syscall.Close(fd)
 	n, err := syscall.Read(fd, buf)
@@ -126,17 +110,9 @@ func readAt(dirfd int, name, path string, buf []byte, stamp *fileStamp) (*Entry,
 // path is path) for reading, refusing a symbolic link and, without
 // blocking, a FIFO.
 func openRegular(dirfd int, name, path string) (*os.File, error) {
-	fd, err := openAt(dirfd, name, path)
-	for err == syscall.EINTR {
-		fd, err = openAt(dirfd, name, path)
-	}
-	switch {
-	case err == syscall.ENOENT:
-		return nil, fs.ErrNotExist
-	case err == syscall.ELOOP:
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
-	case err != nil:
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	fd, err := openFile(func() (int, error) { return openAt(dirfd, name, path) }, path)
+	if err != nil {
+		return nil, err
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
@@ -144,4 +120,24 @@ func openRegular(dirfd int, name, path string) (*os.File, error) {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openFile calls open, again when a signal interrupts it, and returns the
+// descriptor, fs.ErrNotExist for a missing file, an error wrapping
+// ErrCorrupt for a symbolic link (open uses O_NOFOLLOW), or a
+// *fs.PathError.
+func openFile(open func() (int, error), path string) (int, error) {
+	fd, err := open()
+	for err == syscall.EINTR {
+		fd, err = open()
+	}
+	switch {
+	case err == syscall.ENOENT:
+		return -1, fs.ErrNotExist
+	case err == syscall.ELOOP:
+		return -1, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
+	case err != nil:
+		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
 }
