@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mtasts-go/mtasts/cache"
 	"github.com/mtasts-go/mtasts/cache/internal/storetest"
+	"github.com/mtasts-go/mtasts/internal/crashtest"
 	"github.com/mtasts-go/mtasts/policy"
 )
 
@@ -73,10 +73,6 @@ func TestDirStoreCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 20 processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
@@ -88,32 +84,14 @@ func TestDirStoreCrash(t *testing.T) {
 	last := map[string]int{} // id seen after the previous kill
 	next, temps := 0, 0
 	for kill := range 20 {
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStartEnv+"="+strconv.Itoa(next))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, _ := bufio.NewReader(out).ReadString('\n')
+		child := crashtest.Start(t, crashDirEnv+"="+dir, crashStartEnv+"="+strconv.Itoa(next))
+		line, _ := bufio.NewReader(child.Out).ReadString('\n')
 		if line != "ready\n" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("writer: %q, stderr %q", line, stderr.String())
+			child.Kill("start")
+			t.Fatalf("writer: %q", line)
 		}
 		time.Sleep(time.Duration(rng.IntN(50_000)) * time.Microsecond)
-		if err := cmd.Process.Kill(); err != nil { // SIGKILL
-			t.Fatal(err)
-		}
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != -1 || stderr.Len() > 0 {
-			t.Fatalf("kill %d: writer ended with %v before it was killed, stderr %q", kill, err, stderr.String())
-		}
+		child.Kill(fmt.Sprintf("kill %d", kill))
 
 		// Every domain's entry is complete and not older than before.
 		for k := range crashDomains {

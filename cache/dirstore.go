@@ -6,14 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
+	"time"
 )
 
 // DirStore is the default persistent [Store]: one file per domain in a
@@ -39,12 +38,20 @@ import (
 // and syncs the directory once. [DirStore.Range] reads and decodes with
 // four goroutines, streaming the directory in bounded memory.
 //
+// On Linux the directory also holds ".snapshot" ([DirStore.Snapshot]): a
+// packed copy of the files, each record checked against its file's inode
+// number, change time and size, so that a Range of a million entries
+// opens one file instead of a million. Files stay the truth: a file
+// changed since the snapshot is read as before, and deleting the snapshot
+// loses nothing.
+//
 // The directory is flat: in an ext4 directory of a million files, Get and
 // Range cost per file what they cost in one of a thousand
 // (docs/BENCHMARKS.md), so it is not sharded, and an operator finds a
 // domain's file by its name.
 //
-// The zero DirStore is not usable: Dir must be set. A DirStore may be used by
+// The zero DirStore is not usable: Dir must be set. A DirStore must not be
+// copied after first use. It may be used by
 // several goroutines at once, but not shared by processes that write the same
 // domains concurrently (the last rename wins, which is safe but wasteful).
 type DirStore struct {
@@ -55,8 +62,14 @@ type DirStore struct {
 	// OnError, if not nil, is called with each file that Get or Range
 	// skipped because it could not be read back, as a *fs.PathError whose
 	// Err wraps ErrCorrupt or ErrTooLarge (or the I/O error). It may be
-	// called from several goroutines at once.
+	// called from several goroutines at once. Failures to write the
+	// snapshot are reported here too.
 	OnError func(error)
+
+	minSnap int              // entries below which no snapshot is written; default snapshotMin (tests lower it)
+	clock   func() time.Time // the time that decides which files are too new for a snapshot; default time.Now
+	base    atomic.Int64     // entries found by the last whole scan
+	dirty   atomic.Int64     // files written or deleted since, and changes the last scan left out of the snapshot
 }
 
 // fileSuffix ends the name of every entry file.
@@ -86,7 +99,7 @@ func (s *DirStore) Get(ctx context.Context, domain string) (*Entry, error) {
 		return nil, err
 	}
 	name := filepath.Join(s.Dir, fileName(domain))
-	e, err := s.read(name)
+	e, err := readFile(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, ErrMiss
@@ -96,73 +109,6 @@ func (s *DirStore) Get(ctx context.Context, domain string) (*Entry, error) {
 	case e.domain != domain:
 		s.report(&fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: entry of %q", ErrCorrupt, e.domain)})
 		return nil, ErrMiss
-	}
-	return e, nil
-}
-
-// read reads and decodes one file. Errors other than fs.ErrNotExist are
-// *fs.PathError values.
-//
-// It works on the raw descriptor: four system calls (open, fstat, one
-// read, close), where os.File would add an lstat, two reads and the netpoller's
-// registration, which Range pays a million times at start. O_NONBLOCK
-// keeps a FIFO from blocking the open, O_NOFOLLOW refuses a symbolic
-// link, and fstat rejects anything but a regular file.
-func (s *DirStore) read(name string) (*Entry, error) {
-	fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-	for err == syscall.EINTR {
-		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-	}
-	switch {
-	case err == syscall.ENOENT:
-		return nil, fs.ErrNotExist
-	case err == syscall.ELOOP:
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
-	case err != nil:
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
-	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
-	}
-	if st.Size > MaxEncodedSize {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrTooLarge}
-	}
-	// One byte more than the size, so that a file that grew since fstat
-	// is seen to have grown (up to the limit).
-	b := make([]byte, 0, min(st.Size+1, MaxEncodedSize+1))
-	for {
-		n, err := syscall.Read(fd, b[len(b):cap(b)])
-		if err == syscall.EINTR || err == syscall.EAGAIN {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-		}
-		if n == 0 {
-			break
-		}
-		b = b[:len(b)+n]
-		if int64(len(b)) == st.Size {
-			// Files are replaced by rename, never written in place:
-			// this one is whole, and a read for the end would only
-			// cost a system call.
-			break
-		}
-		if len(b) == cap(b) {
-			if len(b) > MaxEncodedSize {
-				return nil, &fs.PathError{Op: "read", Path: name, Err: ErrTooLarge}
-			}
-			b = append(b, 0)[:len(b)] // grew since fstat: read on
-		}
-	}
-	e, err := ParseEntry(b)
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
 	return e, nil
 }
@@ -261,13 +207,18 @@ func (s *DirStore) writeFile(e *Entry, sync bool) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return err
 	}
-	return err
+	s.dirty.Add(1)
+	return nil
 }
 
 // syncDir makes the renames and removals in the directory durable.
-func (s *DirStore) syncDir() error {
-	d, err := os.Open(s.Dir)
+func (s *DirStore) syncDir() error { return syncDir(s.Dir) }
+
+// syncDir makes the renames and removals in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -290,162 +241,8 @@ func (s *DirStore) Delete(ctx context.Context, domain string) error {
 	if err != nil {
 		return err
 	}
+	s.dirty.Add(1)
 	return s.syncDir()
-}
-
-// rangeWorkers bounds the files Range reads and decodes at once.
-const rangeWorkers = 4
-
-// Range implements [Store]. It streams the directory's names, reads and
-// decodes the files with up to four goroutines, and calls f from the
-// caller's goroutine, one entry at a time; a missing directory is an empty
-// store. Memory stays bounded whatever the number of files.
-func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
-	d, err := os.Open(s.Dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
-
-	// Names and entries travel in batches: a channel operation per file
-	// would cost more than reading it.
-	const batch = 64
-	names := make(chan []string, rangeWorkers)
-	entries := make(chan []*Entry, rangeWorkers)
-	var listErr error
-	go func() {
-		defer close(names)
-		for {
-			des, err := d.ReadDir(1024)
-			for len(des) > 0 {
-				chunk := des[:min(batch, len(des))]
-				des = des[len(chunk):]
-				ns := make([]string, 0, len(chunk))
-				for _, de := range chunk {
-					n := de.Name()
-					if strings.HasSuffix(n, fileSuffix) && !strings.HasPrefix(n, ".") {
-						ns = append(ns, n)
-					}
-				}
-				select {
-				case names <- ns:
-				case <-rctx.Done():
-					return
-				}
-			}
-			if err != nil {
-				if err != io.EOF {
-					listErr = err
-				}
-				return
-			}
-		}
-	}()
-	dirfd := int(d.Fd())
-	var wg sync.WaitGroup
-	for range rangeWorkers {
-		wg.Go(func() {
-			buf := make([]byte, MaxEncodedSize+1)
-			for ns := range names {
-				es := make([]*Entry, 0, len(ns))
-				for _, name := range ns {
-					if e := s.rangeRead(dirfd, name, buf); e != nil {
-						es = append(es, e)
-					}
-				}
-				select {
-				case entries <- es:
-				case <-rctx.Done():
-				}
-			}
-		})
-	}
-	go func() {
-		wg.Wait()
-		close(entries)
-	}()
-	stopped := false
-	for es := range entries { // drained to the end: no goroutine outlives Range
-		for _, e := range es {
-			if !stopped && !f(e) {
-				stopped = true
-				stop()
-			}
-		}
-	}
-	if stopped {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return listErr
-}
-
-// rangeRead reads the file name for Range: its entry, or nil (reported)
-// when it is no entry of its own name. dirfd is the directory, buf a
-// buffer of MaxEncodedSize+1 bytes that the worker reuses.
-func (s *DirStore) rangeRead(dirfd int, name string, buf []byte) *Entry {
-	path := filepath.Join(s.Dir, name)
-	e, err := readAt(dirfd, name, path, buf)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil // deleted since the directory was read
-	case err != nil:
-		s.report(err)
-		return nil
-	case fileName(e.domain) != name:
-		s.report(&fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: entry of %q", ErrCorrupt, e.domain)})
-		return nil
-	}
-	return e
-}
-
-// readAt is read for Range, which reads a million files at start: three
-// system calls per file (openat, one read, close). The read asks for one
-// byte more than an entry may have; a regular file gives less only at its
-// end, so that read is the whole file. What is not a regular file cannot
-// pass for an entry: O_NOFOLLOW refuses a symbolic link, a directory fails
-// to read, a FIFO opened with O_NONBLOCK reads empty, a device fills the
-// buffer; each is reported as the file of Get would be.
-func readAt(dirfd int, name, path string, buf []byte) (*Entry, error) {
-	const flags = syscall.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
-	fd, err := syscall.Openat(dirfd, name, flags, 0)
-	for err == syscall.EINTR {
-		fd, err = syscall.Openat(dirfd, name, flags, 0)
-	}
-	switch {
-	case err == syscall.ENOENT:
-		return nil, fs.ErrNotExist
-	case err == syscall.ELOOP:
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
-	case err != nil:
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer syscall.Close(fd)
-	n, err := syscall.Read(fd, buf)
-	for err == syscall.EINTR {
-		n, err = syscall.Read(fd, buf)
-	}
-	switch {
-	case err == syscall.EAGAIN || err == syscall.EISDIR:
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: not a regular file", ErrCorrupt)}
-	case err != nil:
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
-	case n > MaxEncodedSize:
-		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrTooLarge}
-	}
-	// ParseEntry keeps nothing of buf: the worker reuses it.
-	e, err := ParseEntry(buf[:n])
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
-	}
-	return e, nil
 }
 
 // Clean removes the temporary files that a crash may have left in the

@@ -108,6 +108,7 @@ func Open(opts Options) *Cache {
 			c.warm.err.Store(&err)
 		}
 		c.warm.running.Store(false)
+		c.q.maybeSnapshot() // the warm may have found the store's snapshot stale
 		if err != nil && c.onError != nil && ctx.Err() == nil {
 			c.onError(err)
 		}

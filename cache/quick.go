@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"strings"
 	"time"
 )
 
@@ -44,11 +45,26 @@ func quickEntry(b []byte) (encodedEntry, bool) {
 }
 
 // quickTime decodes the time after key, in RFC 3339 as time.Time's
-// MarshalJSON writes it.
+// MarshalJSON writes it: for a whole second in UTC, which is what
+// MarshalBinary writes, without allocating.
 func quickTime(b []byte, key string) (time.Time, []byte, bool) {
 	b, ok := bytes.CutPrefix(b, []byte(key))
 	if !ok {
 		return time.Time{}, nil, false
+	}
+	// "2006-01-02T15:04:05Z"
+	if len(b) >= 22 && b[0] == '"' && b[21] == '"' && b[5] == '-' && b[8] == '-' && b[11] == 'T' &&
+		b[14] == ':' && b[17] == ':' && b[20] == 'Z' {
+		year, ok1 := digits(b[1:5])
+		month, ok2 := digits(b[6:8])
+		day, ok3 := digits(b[9:11])
+		hour, ok4 := digits(b[12:14])
+		minute, ok5 := digits(b[15:17])
+		sec, ok6 := digits(b[18:20])
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && 1 <= month && month <= 12 && 1 <= day &&
+			day <= daysIn(month, year) && hour < 24 && minute < 60 && sec < 60 {
+			return time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC), b[22:], true
+		}
 	}
 	s, rest, ok := quickString(b)
 	if !ok {
@@ -61,6 +77,23 @@ func quickTime(b []byte, key string) (time.Time, []byte, bool) {
 	return t, rest, true
 }
 
+// digits decodes a run of ASCII digits.
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// daysIn returns the number of days of month in year.
+func daysIn(month, year int) int {
+	return time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
 // quickString decodes the JSON string at the start of b and returns the
 // rest.
 func quickString(b []byte) (string, []byte, bool) {
@@ -68,42 +101,58 @@ func quickString(b []byte) (string, []byte, bool) {
 		return "", nil, false
 	}
 	b = b[1:]
-	var out []byte // only when there are escapes
+	// Find the end and check every byte first, so that a string with
+	// escapes is built in one allocation of its exact size.
+	end, escapes := -1, 0
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		switch {
-		case c == '"':
-			if out == nil {
-				return string(b[:i]), b[i+1:], true
-			}
-			return string(out), b[i+1:], true
-		case c < 0x20 || c >= 0x80:
+		if c == '"' {
+			end = i
+			break
+		}
+		if c < 0x20 || c >= 0x80 {
 			return "", nil, false // encoding/json's rules for these
-		case c == '\\':
+		}
+		if c == '\\' {
 			if i+1 == len(b) {
 				return "", nil, false
 			}
-			if out == nil {
-				out = append(make([]byte, 0, len(b)), b[:i]...)
-			}
-			i++
-			switch b[i] {
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case '"', '\\':
-				out = append(out, b[i])
+			switch b[i+1] {
+			case 'n', 'r', 't', '"', '\\':
 			default:
 				return "", nil, false
 			}
-		default:
-			if out != nil {
-				out = append(out, c)
-			}
+			escapes++
+			i++
 		}
 	}
-	return "", nil, false
+	if end < 0 {
+		return "", nil, false
+	}
+	if escapes == 0 {
+		return string(b[:end]), b[end+1:], true
+	}
+	var sb strings.Builder
+	sb.Grow(end - escapes)
+	start := 0
+	for i := 0; i < end; i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		sb.Write(b[start:i])
+		switch b[i+1] {
+		case 'n':
+			sb.WriteByte('\n')
+		case 'r':
+			sb.WriteByte('\r')
+		case 't':
+			sb.WriteByte('\t')
+		default:
+			sb.WriteByte(b[i+1])
+		}
+		i++
+		start = i + 1
+	}
+	sb.Write(b[start:end])
+	return sb.String(), b[end+1:], true
 }

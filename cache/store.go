@@ -35,6 +35,18 @@ type Store interface {
 	Range(ctx context.Context, f func(*Entry) bool) error
 }
 
+// Snapshotter is implemented by a [Store] that keeps a packed copy of its
+// entries to make Range fast, such as [DirStore]. A Cache made by [Open]
+// calls Snapshot from a goroutine of its own, after committing writes,
+// when SnapshotDue reports that enough has changed, one at a time, and
+// cancels it at Close. A failure is reported to Options.OnStoreError.
+type Snapshotter interface {
+	// SnapshotDue reports whether the copy should be rewritten.
+	SnapshotDue() bool
+	// Snapshot rewrites the copy.
+	Snapshot(ctx context.Context) error
+}
+
 // Range, rather than an iter.Seq2[*Entry, error], because a store can fail
 // half-way (a Redis SCAN, a directory read): with Range the failure is one
 // final error that cannot be ignored by accident, the context comes first as
@@ -55,7 +67,7 @@ var (
 // The in-memory part of the operation has been done: a resolver can keep
 // serving from memory and report the store's trouble.
 type StoreError struct {
-	Op     string // "get", "put", "delete" or "range"
+	Op     string // "get", "put", "delete", "range" or "snapshot"
 	Domain string // the domain concerned, "" for range
 	Err    error  // the store's error
 }

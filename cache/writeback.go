@@ -107,11 +107,17 @@ type writeQueue struct {
 	flight  map[string]*write // the group being committed
 	fifo    []*write          // pending[...] in queue order, with dead ones to skip
 	head    int               // first live-or-dead write of fifo not yet taken
-	drops   []error           // dropped writes, to report from the writer
+	drops   []error           // dropped writes (and failed snapshots), to report from the writer
 	lost    int               // drops not kept in drops (too many at once)
 	closing bool
 	wake    chan struct{} // capacity 1: there is work
 	stopped chan struct{} // closed when the writer has returned
+
+	snap       Snapshotter // store as a Snapshotter, or nil
+	snapping   sync.WaitGroup
+	snapBusy   atomic.Bool
+	snapCtx    context.Context // cancelled by close
+	snapCancel context.CancelFunc
 
 	queued, coalesced, dropped, committed, failed, groups atomic.Uint64
 }
@@ -129,6 +135,8 @@ func newWriteQueue(store Store, limit, group int, timeout time.Duration, onError
 		stopped: make(chan struct{}),
 	}
 	q.batch, _ = store.(BatchStore)
+	q.snap, _ = store.(Snapshotter)
+	q.snapCtx, q.snapCancel = context.WithCancel(context.Background())
 	go q.run()
 	return q
 }
@@ -300,6 +308,7 @@ func (q *writeQueue) run() {
 		q.report()
 		if len(g) > 0 {
 			ok := q.commit(g)
+			q.maybeSnapshot()
 			q.mu.Lock()
 			clear(q.flight)
 			if q.closing && !ok {
@@ -406,14 +415,36 @@ func (q *writeQueue) commit(g []*write) bool {
 	return writes == 0 || len(failed) < writes
 }
 
-// close makes the writer commit what is pending and stop, and waits for
-// it.
+// maybeSnapshot starts a snapshot of the store when it says one is due
+// and none runs.
+func (q *writeQueue) maybeSnapshot() {
+	if q.snap == nil || q.snapCtx.Err() != nil || !q.snap.SnapshotDue() || !q.snapBusy.CompareAndSwap(false, true) {
+		return
+	}
+	q.snapping.Go(func() {
+		defer q.snapBusy.Store(false)
+		err := q.snap.Snapshot(q.snapCtx)
+		if err != nil && q.snapCtx.Err() == nil {
+			// Reported by the writer, so that OnStoreError is called
+			// one at a time.
+			q.mu.Lock()
+			q.drops = append(q.drops, &StoreError{Op: "snapshot", Err: err})
+			q.mu.Unlock()
+			q.signal()
+		}
+	})
+}
+
+// close makes the writer commit what is pending and stop, stops a
+// snapshot under way, and waits for both.
 func (q *writeQueue) close() {
 	q.mu.Lock()
 	q.closing = true
 	q.mu.Unlock()
 	q.signal()
 	<-q.stopped
+	q.snapCancel()
+	q.snapping.Wait()
 }
 
 // stats returns the counters.

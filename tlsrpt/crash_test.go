@@ -2,16 +2,14 @@ package tlsrpt
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/crashtest"
 	"github.com/mtasts-go/mtasts/internal/dnsclient"
 	"github.com/mtasts-go/mtasts/internal/testclock"
 	"github.com/mtasts-go/mtasts/internal/testserver"
@@ -83,10 +81,6 @@ func TestReporterCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 8 processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := testserver.Start(t)
 	for k := range crashDomains {
 		w.SetTLSRPT(fmt.Sprintf("d%d.example", k), "v=TLSRPTv1; rua=mailto:tlsrpt@example.com")
@@ -97,22 +91,12 @@ func TestReporterCrash(t *testing.T) {
 	dir := t.TempDir()
 	var total uint64
 	for kill := range 8 {
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashDNSEnv+"="+w.DNSAddr())
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		child := crashtest.Start(t, crashDirEnv+"="+dir, crashDNSEnv+"="+w.DNSAddr())
 		var acked atomic.Uint64
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			sc := bufio.NewScanner(out)
+			sc := bufio.NewScanner(child.Out)
 			for sc.Scan() {
 				acked.Add(1)
 			}
@@ -120,18 +104,12 @@ func TestReporterCrash(t *testing.T) {
 		// Kill once it has recorded a random number of results.
 		want := uint64(100 + rng.IntN(3000))
 		deadline := time.Now().Add(20 * time.Second)
-		for acked.Load() < want && time.Now().Before(deadline) && stderr.Len() == 0 {
+		for acked.Load() < want && time.Now().Before(deadline) && child.Stderr() == "" {
 			time.Sleep(time.Millisecond)
 		}
-		if err := cmd.Process.Kill(); err != nil { // SIGKILL
-			t.Fatal(err)
-		}
-		<-done
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != -1 || stderr.Len() > 0 {
-			t.Fatalf("kill %d: child ended with %v before it was killed, stderr %q", kill, err, stderr.String())
-		}
+		child.Signal()
+		<-done // every line written before the kill
+		child.Reap(fmt.Sprintf("kill %d", kill))
 		n := acked.Load()
 
 		rep, err := NewReporter(crashOptions(dir, w.DNSAddr()))

@@ -155,6 +155,43 @@ func (h *handoffStore) Delete(ctx context.Context, domain string) error {
 	return h.inner.Delete(ctx, domain)
 }
 
+// PutMany passes a group of writes to the operator's store as one group
+// when it takes groups (cache.BatchStore), so that a reload keeps the
+// group commits.
+func (h *handoffStore) PutMany(ctx context.Context, es []*cache.Entry) error {
+	switch inner := h.inner.(type) {
+	case nil:
+		return nil
+	case cache.BatchStore:
+		return inner.PutMany(ctx, es)
+	default:
+		failed := make(map[string]error)
+		for _, e := range es {
+			if err := inner.Put(ctx, e); err != nil {
+				failed[e.Domain()] = err
+			}
+		}
+		if len(failed) > 0 {
+			return &cache.BatchError{Failed: failed}
+		}
+		return nil
+	}
+}
+
+// SnapshotDue and Snapshot pass on to the operator's store when it keeps
+// a snapshot (cache.Snapshotter), so that a reload keeps it up to date.
+func (h *handoffStore) SnapshotDue() bool {
+	s, ok := h.inner.(cache.Snapshotter)
+	return ok && s.SnapshotDue()
+}
+
+func (h *handoffStore) Snapshot(ctx context.Context) error {
+	if s, ok := h.inner.(cache.Snapshotter); ok {
+		return s.Snapshot(ctx)
+	}
+	return nil
+}
+
 func (h *handoffStore) Range(ctx context.Context, f func(*cache.Entry) bool) error {
 	h.mu.Lock()
 	seed := h.seed

@@ -1,0 +1,350 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// rangeWorkers bounds the files Range reads and decodes at once.
+const rangeWorkers = 4
+
+// scanBatch bounds the names or records that travel together between the
+// goroutines of a scan: a channel operation per file would cost more than
+// reading it.
+const scanBatch = 64
+
+// Range implements [Store]. It reads the directory's snapshot (see
+// [DirStore.Snapshot]) and the files it does not cover, reads and decodes
+// with up to four goroutines, and calls f from the caller's goroutine, one
+// entry at a time; a missing directory is an empty store. Memory stays
+// bounded whatever the number of files: besides the entries in flight, 8
+// bytes per snapshot record.
+//
+// A Range that finds no snapshot writes one as it goes (from 1 024
+// entries), so that the next one is fast; one that finds a sixteenth of
+// the entries changed since the snapshot leaves the rewrite to
+// [DirStore.Snapshot], which [DirStore.SnapshotDue] then asks for.
+func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
+	return s.scan(ctx, f)
+}
+
+// Snapshot rewrites the directory's snapshot, ".snapshot": one file that
+// packs a copy of every entry file, with each file's inode number, change
+// time and size, so that [DirStore.Range] reads it sequentially and checks
+// each file with one fstatat instead of opening and reading a million
+// files. A file changed, added or deleted since is read from the directory
+// as before, so the snapshot is never stale in what Range returns, only
+// slower; deleting it loses nothing. Snapshot reads only the files that
+// changed since the last snapshot. It writes nothing for fewer than 1 024
+// entries, where reading the files takes milliseconds, nor when nothing
+// changed, and nothing on systems other than Linux.
+//
+// A Cache made by [Open] calls it in the background when [DirStore.SnapshotDue]
+// says so; call it yourself after filling a directory by other means.
+func (s *DirStore) Snapshot(ctx context.Context) error {
+	if !snapshots {
+		return nil
+	}
+	return s.scan(ctx, nil)
+}
+
+// SnapshotDue reports whether the snapshot is stale enough to be
+// rewritten: when the entries changed since it (written or deleted
+// through s, or found changed by the last Range) make a sixteenth of a
+// store of 1 024 entries or more, or, for a smaller store or one not
+// scanned yet, number 1 024.
+func (s *DirStore) SnapshotDue() bool {
+	if !snapshots {
+		return false
+	}
+	dirty, base, least := s.dirty.Load(), s.base.Load(), int64(s.snapshotMin())
+	if base < least {
+		return dirty >= least
+	}
+	return dirty >= max(1, base/snapshotStale)
+}
+
+// snapshotMin returns the least number of entries for a snapshot.
+func (s *DirStore) snapshotMin() int {
+	if s.minSnap > 0 {
+		return s.minSnap
+	}
+	return snapshotMin
+}
+
+// now returns the time that decides which files are too new for a
+// snapshot record.
+func (s *DirStore) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return time.Now()
+}
+
+// scanJob is work for a scan's workers: snapshot records to check, or
+// names of files that no record covers.
+type scanJob struct {
+	records []snapRecord
+	names   []string
+}
+
+// scanResult is what a worker made of a job.
+type scanResult struct {
+	entries []*Entry // for f; none when the scan only snapshots
+	records [][]byte // for the new snapshot
+	kept    int      // entries found
+	changed int      // files not covered by the old snapshot, and records of files gone
+}
+
+// scanState is what the workers of a scan share.
+type scanState struct {
+	s      *DirStore
+	dirfd  int
+	emit   bool  // decode entries for f
+	record bool  // make records for a new snapshot
+	cutoff int64 // files changed since (ns) are too new for a record
+}
+
+// scan is Range (f not nil) and Snapshot (f nil).
+func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
+	d, err := os.Open(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	dirty := s.dirty.Load()
+	st := &scanState{s: s, dirfd: int(d.Fd()), emit: f != nil, cutoff: s.now().Add(-racyMargin).UnixNano()}
+	var r *snapshotReader
+	if snapshots {
+		if r, err = openSnapshot(st.dirfd, s.Dir); err != nil {
+			s.report(err)
+		}
+	}
+	// A Range with a snapshot does not rewrite it (a Snapshot does, when
+	// enough has changed); one without writes it as it goes.
+	var w *snapshotWriter
+	if snapshots && (r == nil || f == nil) {
+		if w, err = createSnapshot(s.Dir); err != nil {
+			s.report(fmt.Errorf("snapshot: %w", err))
+		}
+		st.record = w != nil
+	}
+
+	jobs := make(chan scanJob, rangeWorkers)
+	results := make(chan scanResult, rangeWorkers)
+	var listErr error
+	go func() {
+		defer close(jobs)
+		listErr = st.produce(rctx, r, d, jobs)
+	}()
+	var wg sync.WaitGroup
+	for range rangeWorkers {
+		wg.Go(func() { st.work(rctx, jobs, results) })
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	stopped := false
+	kept, changed := 0, 0
+	for res := range results { // drained to the end: no goroutine outlives the scan
+		kept += res.kept
+		changed += res.changed
+		if w != nil && !stopped {
+			w.add(res.records)
+		}
+		for _, e := range res.entries {
+			if !stopped && !f(e) {
+				stopped = true
+				stop()
+			}
+		}
+	}
+	whole := !stopped && ctx.Err() == nil && listErr == nil
+	if w != nil {
+		if whole && kept >= s.snapshotMin() && (changed > 0 || r == nil) {
+			if err := w.commit(); err != nil {
+				s.report(fmt.Errorf("snapshot: %w", err))
+			} else {
+				changed = 0
+			}
+		} else {
+			w.abort()
+		}
+	}
+	if whole {
+		s.base.Store(int64(kept))
+		// Writes made during the scan may or may not be in it: count them.
+		s.dirty.Store(int64(changed) + s.dirty.Load() - dirty)
+	}
+	if stopped {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return listErr
+}
+
+// produce sends the jobs of a scan: the records of the snapshot r (if
+// not nil), which it closes, then the names of the files they do not
+// cover. It returns the error that ended the listing of the directory.
+func (st *scanState) produce(ctx context.Context, r *snapshotReader, d *os.File, jobs chan<- scanJob) error {
+	send := func(j scanJob) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	seed := maphash.MakeSeed()
+	var covered []uint64 // hashes of the names of the records sent
+	if r != nil {
+		defer r.close()
+		var buf []byte
+		var j scanJob
+		for {
+			var rec snapRecord
+			var err error
+			buf, rec, err = r.next(buf)
+			if err == nil {
+				covered = append(covered, maphash.String(seed, rec.name))
+				j.records = append(j.records, rec)
+			}
+			if len(j.records) == scanBatch || err != nil && len(j.records) > 0 {
+				if !send(j) {
+					return nil
+				}
+				j = scanJob{}
+			}
+			if err != nil {
+				if err != io.EOF {
+					st.s.report(err) // the files of the records not read are read from the directory
+				}
+				break
+			}
+		}
+	}
+	slices.Sort(covered)
+	for {
+		des, err := d.ReadDir(1024)
+		var j scanJob
+		for _, de := range des {
+			n := de.Name()
+			if !entryFileName(n) {
+				continue
+			}
+			if _, ok := slices.BinarySearch(covered, maphash.String(seed, n)); ok {
+				continue
+			}
+			j.names = append(j.names, n)
+			if len(j.names) == scanBatch {
+				if !send(j) {
+					return nil
+				}
+				j = scanJob{}
+			}
+		}
+		if len(j.names) > 0 && !send(j) {
+			return nil
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return err
+		}
+	}
+}
+
+// work is a worker of a scan.
+func (st *scanState) work(ctx context.Context, jobs <-chan scanJob, results chan<- scanResult) {
+	buf := make([]byte, MaxEncodedSize+1)
+	for j := range jobs {
+		var res scanResult
+		for _, rec := range j.records {
+			st.fromRecord(rec, buf, &res)
+		}
+		for _, name := range j.names {
+			if st.fromFile(name, buf, &res) {
+				res.changed++
+			}
+		}
+		select {
+		case results <- res:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// fromRecord takes the entry of a snapshot record if its file still has
+// the record's stamp, and otherwise reads the file.
+func (st *scanState) fromRecord(rec snapRecord, buf []byte, res *scanResult) {
+	stamp, err := statAt(st.dirfd, rec.name)
+	if errors.Is(err, fs.ErrNotExist) {
+		res.changed++ // deleted
+		return
+	}
+	if err == nil && stamp == rec.stamp {
+		if !st.emit {
+			res.kept++
+			res.records = append(res.records, rec.raw)
+			return
+		}
+		if e, err := ParseEntry(rec.entry); err == nil && fileName(e.domain) == rec.name {
+			res.kept++
+			res.entries = append(res.entries, e)
+			if st.record {
+				res.records = append(res.records, rec.raw)
+			}
+			return
+		}
+	}
+	res.changed++
+	st.fromFile(rec.name, buf, res)
+}
+
+// fromFile reads the file name, and reports whether it holds an entry of
+// its name; what does not is reported to OnError.
+func (st *scanState) fromFile(name string, buf []byte, res *scanResult) bool {
+	path := filepath.Join(st.s.Dir, name)
+	var stamp fileStamp
+	sp := &stamp
+	if !st.record {
+		sp = nil
+	}
+	e, n, err := readAt(st.dirfd, name, path, buf, sp)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false // deleted since the directory was read
+	case err != nil:
+		st.s.report(err)
+		return false
+	case fileName(e.domain) != name:
+		st.s.report(&fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: entry of %q", ErrCorrupt, e.domain)})
+		return false
+	}
+	res.kept++
+	if st.emit {
+		res.entries = append(res.entries, e)
+	}
+	if st.record && stamp.ino != 0 && stamp.ctime < st.cutoff {
+		res.records = append(res.records, encodeRecord(stamp, name, buf[:n]))
+	}
+	return true
+}

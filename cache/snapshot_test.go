@@ -1,0 +1,408 @@
+//go:build linux
+
+package cache_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mtasts-go/mtasts/cache"
+	"github.com/mtasts-go/mtasts/cache/internal/storetest"
+)
+
+// snapDomain is the i-th domain of a snapshot test.
+func snapDomain(i int) string { return fmt.Sprintf("d%04d.example", i) }
+
+// snapWorld is a DirStore of n entries beside the model of what it holds
+// (domain → id), with snapshots from min entries and a clock an hour
+// ahead, so that no file is too new for a snapshot record.
+type snapWorld struct {
+	t     *testing.T
+	s     *cache.DirStore
+	model map[string]string
+	errs  *hook
+}
+
+func newSnapWorld(t *testing.T, n, min int) *snapWorld {
+	t.Helper()
+	w := &snapWorld{t: t, model: make(map[string]string), errs: new(hook)}
+	w.s = &cache.DirStore{Dir: t.TempDir(), OnError: w.errs.report}
+	w.s.SetSnapshotMin(min)
+	w.s.SetClock(func() time.Time { return time.Now().Add(time.Hour) })
+	for i := range n {
+		w.put(snapDomain(i), "1", false)
+	}
+	return w
+}
+
+// put writes an entry of domain with id, synced or not.
+func (w *snapWorld) put(domain, id string, synced bool) {
+	w.t.Helper()
+	e := storetest.Enforce(w.t, domain, id)
+	var err error
+	if synced {
+		err = w.s.Put(context.Background(), e)
+	} else {
+		err = w.s.FillUnsynced(e)
+	}
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.model[domain] = id
+}
+
+// check ranges over the store and compares what it saw with the model.
+func (w *snapWorld) check() {
+	w.t.Helper()
+	seen := make(map[string]string)
+	err := w.s.Range(context.Background(), func(e *cache.Entry) bool {
+		if _, dup := seen[e.Domain()]; dup {
+			w.t.Errorf("Range gave %s twice", e.Domain())
+		}
+		seen[e.Domain()] = e.ID()
+		return true
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if len(seen) != len(w.model) {
+		w.t.Errorf("Range saw %d entries, the store has %d", len(seen), len(w.model))
+	}
+	for d, id := range w.model {
+		if seen[d] != id {
+			w.t.Errorf("Range gave %s id %q, the file has %q", d, seen[d], id)
+		}
+	}
+}
+
+// covered returns how many files the snapshot covers, or -1 if there is
+// none.
+func (w *snapWorld) covered() int {
+	w.t.Helper()
+	names, ok, err := cache.SnapshotNames(w.s.Dir)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if !ok {
+		return -1
+	}
+	return len(names)
+}
+
+func (w *snapWorld) file(domain string) string {
+	return filepath.Join(w.s.Dir, domain+".json")
+}
+
+// TestSnapshotFollowsTheFiles: after a snapshot, every kind of change to
+// the files is seen by the next Range, which then rewrites the snapshot
+// once enough has changed.
+func TestSnapshotFollowsTheFiles(t *testing.T) {
+	w := newSnapWorld(t, 64, 16)
+	if w.covered() != -1 {
+		t.Fatal("a snapshot before any Range")
+	}
+	w.check()
+	if got := w.covered(); got != 64 {
+		t.Fatalf("the first Range wrote a snapshot of %d files, want 64", got)
+	}
+	w.check() // from the snapshot
+	if got := w.errs.take(); len(got) > 0 {
+		t.Fatalf("reported: %v", got)
+	}
+
+	ctx := context.Background()
+	w.put(snapDomain(1), "2", true) // replaced by rename
+	if err := w.s.Delete(ctx, snapDomain(2)); err != nil {
+		t.Fatal(err)
+	}
+	delete(w.model, snapDomain(2))
+	w.put("new.example", "1", true) // added
+	// Written in place, same size: only the change time tells.
+	enc, err := storetest.Enforce(t, snapDomain(3), "9").MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.file(snapDomain(3)), enc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.model[snapDomain(3)] = "9"
+	// Replaced by a FIFO: skipped and reported, never blocking.
+	if err := os.Remove(w.file(snapDomain(4))); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(w.file(snapDomain(4)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	delete(w.model, snapDomain(4))
+	w.check()
+	if got := w.errs.take(); len(got) != 1 || !errors.Is(got[0], cache.ErrCorrupt) {
+		t.Fatalf("reported %v, want the FIFO as corrupt", got)
+	}
+	// Five changes of 64 entries is over a sixteenth: a Range leaves the
+	// snapshot as it is, and asks for a rewrite, without the FIFO or
+	// the deleted file.
+	if got := w.covered(); got != 64 {
+		t.Fatalf("Range rewrote the snapshot: %d files", got)
+	}
+	if !w.s.SnapshotDue() {
+		t.Fatal("SnapshotDue is false after a sixteenth changed")
+	}
+	if err := w.s.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.s.SnapshotDue() {
+		t.Fatal("SnapshotDue is still true after Snapshot")
+	}
+	if got := w.covered(); got != len(w.model) {
+		t.Fatalf("the snapshot covers %d files after the changes, want %d", got, len(w.model))
+	}
+	w.check()
+}
+
+// TestSnapshotRecordUsedOnlyWhileStampMatches: Range takes an entry from
+// the snapshot, without opening its file, exactly as long as the file has
+// the stamp of the record.
+func TestSnapshotRecordUsedOnlyWhileStampMatches(t *testing.T) {
+	w := newSnapWorld(t, 20, 16)
+	w.check()
+	// A doctored snapshot: one record, whose content is another version
+	// of the domain than its file's (of the same size), with the file's
+	// stamp.
+	d := snapDomain(7)
+	other, err := storetest.Enforce(t, d, "Z").MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cache.EncodeSnapshotRecord(w.file(d), d+".json", other)
+	if err == nil {
+		// The record says the file's size; the content must have it.
+		_, _, err = cache.DecodeSnapshotRecord(rec)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	doctor := func() {
+		if err := os.WriteFile(filepath.Join(w.s.Dir, ".snapshot"), append([]byte(cache.SnapshotMagic), rec...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doctor()
+	w.model[d] = "Z"
+	w.check()
+	// Any change of the file's stamp (here its change time) makes Range
+	// read the file.
+	doctor()
+	now := time.Now()
+	if err := os.Chtimes(w.file(d), now, now); err != nil {
+		t.Fatal(err)
+	}
+	w.model[d] = "1"
+	w.check()
+}
+
+// TestSnapshotSkipsRacyFiles: a file changed less than a second before a
+// snapshot is scanned gets no record, since a later change in the same
+// clock tick could give its name the very same stamp.
+func TestSnapshotSkipsRacyFiles(t *testing.T) {
+	w := newSnapWorld(t, 40, 16)
+	w.s.SetClock(time.Now)
+	w.check()
+	if got := w.covered(); got != 0 {
+		t.Fatalf("a snapshot of files changed just now covers %d of them, want 0", got)
+	}
+	w.check()
+}
+
+// TestSnapshotSmallStore: below the least number of entries, no snapshot
+// is written.
+func TestSnapshotSmallStore(t *testing.T) {
+	w := newSnapWorld(t, 10, 0) // the default minimum, 1 024
+	w.check()
+	if err := w.s.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.covered(); got != -1 {
+		t.Fatalf("a store of 10 entries has a snapshot of %d", got)
+	}
+}
+
+// TestSnapshotDamage: a snapshot that is torn, damaged or no snapshot at
+// all is reported, and Range still gives every entry of the files once.
+func TestSnapshotDamage(t *testing.T) {
+	w := newSnapWorld(t, 32, 16)
+	w.check()
+	path := filepath.Join(w.s.Dir, ".snapshot")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 1
+	escape, err := cache.EncodeSnapshotRecord(w.file(snapDomain(0)), "../"+snapDomain(0)+".json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		make func() error
+	}{
+		{"torn", func() error { return os.WriteFile(path, good[:len(good)*2/3], 0o600) }},
+		{"flipped byte", func() error { return os.WriteFile(path, flipped, 0o600) }},
+		{"not a snapshot", func() error { return os.WriteFile(path, []byte("{}\n"), 0o600) }},
+		{"name leaving the directory", func() error {
+			return os.WriteFile(path, append([]byte(cache.SnapshotMagic), escape...), 0o600)
+		}},
+		{"symbolic link", func() error { return os.Symlink(w.file(snapDomain(0)), path) }},
+		{"FIFO", func() error { return syscall.Mkfifo(path, 0o600) }},
+		{"directory", func() error { return os.Mkdir(path, 0o700) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w.t = t
+			if err := os.RemoveAll(path); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.make(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				w.check()
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Range hung")
+			}
+			got := w.errs.take()
+			if len(got) == 0 || !errors.Is(got[0], cache.ErrCorrupt) {
+				t.Fatalf("reported %v, want ErrCorrupt", got)
+			}
+		})
+	}
+}
+
+// TestSnapshotInBackground: a Cache made by Open rewrites a DirStore's
+// snapshot once enough has been written, and Close stops it.
+func TestSnapshotInBackground(t *testing.T) {
+	w := newSnapWorld(t, 0, 16)
+	c := cache.Open(cache.Options{Store: w.s, GroupSize: 8})
+	defer c.Close()
+	ctx := context.Background()
+	for i := range 100 {
+		if err := c.Put(ctx, storetest.Enforce(t, snapDomain(i), "1")); err != nil {
+			t.Fatal(err)
+		}
+		w.model[snapDomain(i)] = "1"
+	}
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for w.covered() < 16 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot after 100 writes: %d", w.covered())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file, bounded by the deadline
+	}
+	c.Close()
+	w.check()
+}
+
+// TestDirStoreWithSnapshots runs the Store conformance tests on a DirStore
+// that writes a snapshot whenever it can.
+func TestDirStoreWithSnapshots(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) cache.Store {
+		s := &cache.DirStore{Dir: t.TempDir()}
+		s.SetSnapshotMin(1)
+		s.SetClock(func() time.Time { return time.Now().Add(time.Hour) })
+		return s
+	})
+}
+
+// FuzzSnapshot reads any bytes as a snapshot: Range never fails, hangs or
+// panics, and gives the entries of the files, each once.
+func FuzzSnapshot(f *testing.F) {
+	dir := f.TempDir()
+	s := &cache.DirStore{Dir: dir}
+	s.SetSnapshotMin(1)
+	s.SetClock(func() time.Time { return time.Now().Add(time.Hour) })
+	want := map[string]bool{}
+	for i := range 3 {
+		e := storetest.Enforce(f, snapDomain(i), "1")
+		if err := s.FillUnsynced(e); err != nil {
+			f.Fatal(err)
+		}
+		want[e.Domain()] = true
+	}
+	ctx := context.Background()
+	if err := s.Range(ctx, func(*cache.Entry) bool { return true }); err != nil {
+		f.Fatal(err)
+	}
+	path := filepath.Join(dir, ".snapshot")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)-1])
+	f.Add([]byte(cache.SnapshotMagic))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.SetSnapshotMin(1 << 30) // keep the fuzzed snapshot
+		seen := map[string]int{}
+		if err := s.Range(ctx, func(e *cache.Entry) bool { seen[e.Domain()]++; return true }); err != nil {
+			t.Fatal(err)
+		}
+		for d := range want {
+			if seen[d] != 1 {
+				t.Fatalf("%s seen %d times: %v", d, seen[d], seen)
+			}
+		}
+		if len(seen) != len(want) {
+			t.Fatalf("seen %v", seen)
+		}
+	})
+}
+
+// FuzzSnapshotRecord decodes any bytes as a record: never a panic, and a
+// record that decodes names an entry file of the directory.
+func FuzzSnapshotRecord(f *testing.F) {
+	dir := f.TempDir()
+	enc, err := storetest.Enforce(f, "a.example", "1").MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.example.json"), enc, 0o600); err != nil {
+		f.Fatal(err)
+	}
+	rec, err := cache.EncodeSnapshotRecord(filepath.Join(dir, "a.example.json"), "a.example.json", enc)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(rec)
+	f.Add(rec[:len(rec)-1])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		name, _, err := cache.DecodeSnapshotRecord(b)
+		if err != nil {
+			if !errors.Is(err, cache.ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if filepath.Base(name) != name || filepath.Ext(name) != ".json" || name[0] == '.' {
+			t.Fatalf("decoded the name %q", name)
+		}
+	})
+}
