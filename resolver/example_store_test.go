@@ -13,8 +13,8 @@ import (
 // A resolver that keeps its policies in a directory survives a restart
 // (even kill -9) without refetching them: New returns at once and loads
 // the stored policies in the background, a policy not yet loaded is read
-// from the directory before any discovery, and store writes never hold up
-// a verdict (Close commits the last ones).
+// from the directory and served without a fetch, and store writes never
+// hold up a verdict (Close commits the last ones).
 func Example_dirStore() {
 	w, opts := world()
 	defer w.Close()

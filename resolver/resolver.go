@@ -363,7 +363,8 @@ func (r *Resolver) Close() error {
 
 // Warming returns the progress of the loading of stored policies into
 // memory, which New starts in the background; until it is done, a policy
-// not yet in memory is read from the Store before any discovery.
+// not yet in memory is read from the Store (while its _mta-sts record is
+// looked up) and, if stored and unexpired, served without a fetch.
 func (r *Resolver) Warming() cache.WarmProgress { return r.cache.Warming() }
 
 // storeError reports a failure of the Store, if err is one.

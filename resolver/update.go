@@ -144,14 +144,8 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 		return o
 	}
 	fctx := ctx
+	var txt *txtLookup
 	if old == nil {
-		if mode != modeForce {
-			// A peer sharing the store may have fetched it.
-			if e := r.load(o, domain, now); e != nil {
-				o.entry, o.source, o.id = e, cachedSource(e), e.ID()
-				return o
-			}
-		}
 		if f, ok := r.failures.Peek(domain); !ok || !now.Before(f.at.Add(FetchBackoff)) {
 			// A fetch is likely: look the policy host's addresses up at
 			// the same time as the record, to save a round trip.
@@ -159,9 +153,29 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 			fctx, stop = r.fetch.prefetchAddrs(ctx, "mta-sts."+domain)
 			defer stop()
 		}
+		if mode != modeForce && r.cache.Store() != nil {
+			// A peer sharing the store may have fetched it. The record
+			// is looked up while the store is read, so that a miss in
+			// the store costs the slower of the two, not their sum. A
+			// stored policy is served as if the record had not been
+			// asked for: its lookup is cancelled and its answer unused
+			// (the policy's id is checked at its next revalidation).
+			txt = r.lookupTXT(ctx, domain)
+			if e := r.load(o, domain, now); e != nil {
+				txt.stop()
+				o.entry, o.source, o.id = e, cachedSource(e), e.ID()
+				return o
+			}
+		}
 	}
 
-	txts, err := r.dns.TXT(ctx, "_mta-sts."+domain)
+	var txts []string
+	var err error
+	if txt != nil {
+		txts, err = txt.wait()
+	} else {
+		txts, err = r.dns.TXT(ctx, "_mta-sts."+domain)
+	}
 	var rec policy.Record
 	if err == nil {
 		rec, err = policy.ParseTXT(txts)
@@ -226,6 +240,39 @@ func (r *Resolver) updateNow(ctx context.Context, domain string, mode updateMode
 	}
 	r.install(o, cache.NewEntry(domain, rec.ID, p, now), warnings, nil)
 	return o
+}
+
+// txtLookup is a lookup of a domain's _mta-sts TXT record running in its
+// own goroutine, which wait or stop ends.
+type txtLookup struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	txts   []string // set before done is closed
+	err    error
+}
+
+// lookupTXT starts looking up domain's _mta-sts TXT record.
+func (r *Resolver) lookupTXT(ctx context.Context, domain string) *txtLookup {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &txtLookup{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.txts, l.err = r.dns.TXT(ctx, "_mta-sts."+domain)
+	}()
+	return l
+}
+
+// wait returns the lookup's answer once it has one.
+func (l *txtLookup) wait() ([]string, error) {
+	<-l.done
+	l.cancel()
+	return l.txts, l.err
+}
+
+// stop cancels the lookup and waits for its goroutine to end.
+func (l *txtLookup) stop() {
+	l.cancel()
+	<-l.done
 }
 
 // pastHalf reports whether e is past half its max_age at now.

@@ -211,14 +211,15 @@ func (s *Store) Delete(ctx context.Context, domain string) error {
 }
 
 // Range implements [cache.Store] with SCAN over the prefix, fetching the
-// values of each batch in one round trip. Keys of other programs that
-// happen to share the prefix are reported to OnError and skipped. f is
-// never called concurrently, even on a cluster.
+// values of each page of keys in the round trip that asks for the next
+// page. Keys of other programs that happen to share the prefix are
+// skipped, and reported to OnError when they hold a string that does not
+// decode as an entry. f is never called concurrently, even on a cluster.
 func (s *Store) Range(ctx context.Context, f func(*cache.Entry) bool) error {
 	var mu sync.Mutex // serialises f when shards are scanned concurrently
 	stopped := false
-	visit := func(ctx context.Context, c redis.Cmdable) error {
-		return s.scan(ctx, c, func(e *cache.Entry) bool {
+	visit := func(ctx context.Context, c redis.Cmdable, mget bool) error {
+		return s.scan(ctx, c, mget, func(e *cache.Entry) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			if stopped {
@@ -231,11 +232,12 @@ func (s *Store) Range(ctx context.Context, f func(*cache.Entry) bool) error {
 	var err error
 	switch c := s.Client.(type) {
 	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return visit(ctx, n) })
+		// The keys of one node lie in many slots, which MGET refuses.
+		err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return visit(ctx, n, false) })
 	case *redis.Ring:
-		err = c.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error { return visit(ctx, n) })
+		err = c.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error { return visit(ctx, n, true) })
 	default:
-		err = visit(ctx, c)
+		err = visit(ctx, c, true)
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: range: %w", err)
@@ -243,68 +245,78 @@ func (s *Store) Range(ctx context.Context, f func(*cache.Entry) bool) error {
 	return nil
 }
 
-// scan visits the entries of one node until f returns false. One
-// goroutine pages through SCAN, fetching each page's values in one round
-// trip, while two decode the pages already fetched; f is called from the
-// caller's goroutine.
-func (s *Store) scan(ctx context.Context, c redis.Cmdable, f func(*cache.Entry) bool) error {
+// Range's pipeline: one goroutine pages through SCAN, each round trip
+// fetching the values of the keys of the page before (MGET, or GETs on a
+// cluster node) along with the next page of keys; the decoders (goroutines)
+// decode the pages fetched; f is called from the caller's goroutine. At
+// most pageBuffer pages wait between two stages, so that memory stays
+// bounded whatever the store's size.
+const (
+	decoders   = 2
+	pageBuffer = 4
+)
+
+// scan visits the entries of one node until f returns false; mget says
+// whether one MGET may fetch the values of a page.
+func (s *Store) scan(ctx context.Context, c redis.Cmdable, mget bool, f func(*cache.Entry) bool) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	prefix := s.key("")
-	match := globEscape(prefix) + "*"
-	pages := make(chan []keyValue, 4)
-	var fetchErr error
+	match := globEscape(s.key("")) + "*"
+	pages := make(chan []keyValue, pageBuffer)
+	var fetchErr error // written before pages is closed
 	go func() {
 		defer close(pages)
+		var keys []string // of the page before, values not yet fetched
 		var cursor uint64
-		for {
-			kvs, next, err := s.batch(sctx, c, cursor, match)
+		more := true // SCAN has more pages
+		for more || len(keys) > 0 {
+			kvs, next, nextKeys, err := s.step(sctx, c, mget, match, keys, cursor, more)
 			if err != nil {
 				fetchErr = err
 				return
+			}
+			if more {
+				keys, cursor, more = nextKeys, next, next != 0
+			} else {
+				keys = nil
+			}
+			if len(kvs) == 0 {
+				continue
 			}
 			select {
 			case pages <- kvs:
 			case <-sctx.Done():
 				return
 			}
-			if next == 0 {
-				return
-			}
-			cursor = next
 		}
 	}()
-	entries := make(chan *cache.Entry, scanCount)
+	decoded := make(chan []*cache.Entry, pageBuffer)
 	var wg sync.WaitGroup
 	for range decoders {
 		wg.Go(func() {
 			for kvs := range pages {
-				for _, kv := range kvs {
-					e, ok := s.decode(kv.key, kv.val)
-					if !ok {
-						continue
-					}
-					if s.key(e.Domain()) != kv.key {
-						s.report(fmt.Errorf("redisstore: %s: %w: entry of %q", kv.key, cache.ErrCorrupt, e.Domain()))
-						continue
-					}
-					select {
-					case entries <- e:
-					case <-sctx.Done():
-					}
+				es := s.decodePage(kvs)
+				select {
+				case decoded <- es:
+				case <-sctx.Done():
 				}
 			}
 		})
 	}
 	go func() {
 		wg.Wait()
-		close(entries)
+		close(decoded)
 	}()
 	stopped := false
-	for e := range entries { // drained to the end: no goroutine outlives scan
-		if !stopped && !f(e) {
-			stopped = true
-			stop()
+	for es := range decoded { // drained to the end: no goroutine outlives scan
+		for _, e := range es {
+			if stopped {
+				break
+			}
+			if !f(e) {
+				stopped = true
+				stop()
+			}
 		}
 	}
 	if stopped {
@@ -316,47 +328,85 @@ func (s *Store) scan(ctx context.Context, c redis.Cmdable, f func(*cache.Entry) 
 	return fetchErr
 }
 
-// decoders is the number of goroutines decoding the pages of a Range.
-const decoders = 2
+// decodePage decodes a page of values, leaving out (and reporting) those
+// that do not decode or hold another key's entry.
+func (s *Store) decodePage(kvs []keyValue) []*cache.Entry {
+	es := make([]*cache.Entry, 0, len(kvs))
+	for _, kv := range kvs {
+		e, ok := s.decode(kv.key, kv.val)
+		if !ok {
+			continue
+		}
+		if s.key(e.Domain()) != kv.key {
+			s.report(fmt.Errorf("redisstore: %s: %w: entry of %q", kv.key, cache.ErrCorrupt, e.Domain()))
+			continue
+		}
+		es = append(es, e)
+	}
+	return es
+}
 
 type keyValue struct {
 	key string
 	val []byte
 }
 
-// batch runs one SCAN step and fetches the values of the keys it found,
-// within one timeout. Keys that vanished meanwhile are left out.
-func (s *Store) batch(ctx context.Context, c redis.Cmdable, cursor uint64, match string) ([]keyValue, uint64, error) {
+// step makes one round trip, within one timeout: it fetches the values of
+// keys (those that vanished meanwhile, or hold no string, are left out)
+// and, if more, runs the SCAN step at cursor with match, returning the
+// next cursor and the keys it found.
+func (s *Store) step(ctx context.Context, c redis.Cmdable, mget bool, match string, keys []string, cursor uint64, more bool) (kvs []keyValue, next uint64, nextKeys []string, err error) {
 	ctx, cancel := s.context(ctx)
 	defer cancel()
-	keys, next, err := c.Scan(ctx, cursor, match, scanCount).Result()
-	if err != nil || len(keys) == 0 {
-		return nil, next, err
-	}
-	// One GET per key rather than MGET: on a cluster node the keys may
-	// lie in different slots.
-	cmds := make([]*redis.StringCmd, len(keys))
-	_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = p.Get(ctx, k)
+	var scan *redis.ScanCmd
+	var values *redis.SliceCmd
+	var gets []*redis.StringCmd
+	// Each command's own error is looked at below: a GET refused for a
+	// key holding no string must not fail the rest.
+	_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		switch {
+		case len(keys) == 0:
+		case mget:
+			values = p.MGet(ctx, keys...)
+		default:
+			gets = make([]*redis.StringCmd, len(keys))
+			for i, k := range keys {
+				gets[i] = p.Get(ctx, k)
+			}
+		}
+		if more {
+			scan = p.Scan(ctx, cursor, match, scanCount)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, err
+	if scan != nil {
+		if nextKeys, next, err = scan.Result(); err != nil {
+			return nil, 0, nil, err
+		}
 	}
-	out := make([]keyValue, 0, len(keys))
-	for i, cmd := range cmds {
+	kvs = make([]keyValue, 0, len(keys))
+	if values != nil {
+		vals, err := values.Result()
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		for i, v := range vals {
+			if v, ok := v.(string); ok && i < len(keys) {
+				kvs = append(kvs, keyValue{keys[i], []byte(v)})
+			}
+		}
+	}
+	for i, cmd := range gets {
 		b, err := cmd.Bytes()
-		if errors.Is(err, redis.Nil) {
+		if errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "WRONGTYPE") {
 			continue
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
-		out = append(out, keyValue{keys[i], b})
+		kvs = append(kvs, keyValue{keys[i], b})
 	}
-	return out, next, nil
+	return kvs, next, nextKeys, nil
 }
 
 // globEscape escapes the characters that are special in a Redis glob
