@@ -188,3 +188,28 @@ func BenchmarkDirStoreMillion(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWarmMillion measures, in a process of its own, the background
+// warm of a Cache made by Open on the directory that
+// BenchmarkDirStoreMillion filled (and whose snapshot it wrote).
+//
+//	MTASTS_MILLION=1000000 MTASTS_MILLION_DIR=/var/tmp/m go test -run '^$' -bench WarmMillion -benchtime 1x -count 3 ./cache/
+func BenchmarkWarmMillion(b *testing.B) {
+	n := millionSize(b)
+	dir := os.Getenv("MTASTS_MILLION_DIR")
+	if _, err := os.Stat(filepath.Join(dir, ".filled-"+strconv.Itoa(n))); err != nil {
+		b.Skip("run BenchmarkDirStoreMillion with MTASTS_MILLION_DIR first")
+	}
+	for b.Loop() {
+		start := time.Now()
+		warmed := make(chan cache.WarmProgress, 1)
+		c := cache.Open(cache.Options{Size: n, Store: &cache.DirStore{Dir: dir}, Warm: true,
+			Clock: func() time.Time { return benchNow }, OnWarmed: func(p cache.WarmProgress) { warmed <- p }})
+		p := <-warmed
+		b.ReportMetric(time.Since(start).Seconds(), "warm-s")
+		c.Close()
+		if p.Loaded < n || p.Err != nil {
+			b.Fatalf("warm: %+v", p)
+		}
+	}
+}
