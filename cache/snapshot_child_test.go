@@ -38,4 +38,3 @@ func snapCrashWriter(dir string) {
 }
 
 const snapCrashDomains = 300
-
