@@ -13,6 +13,10 @@ func TestMain(m *testing.M) {
 		crashWriter(dir, os.Getenv(crashStartEnv))
 		os.Exit(0)
 	}
+	if dir := os.Getenv(snapCrashDirEnv); dir != "" {
+		snapCrashWriter(dir)
+		os.Exit(0)
+	}
 	if dir := os.Getenv(burstDirEnv); dir != "" {
 		burstWriter(dir)
 		os.Exit(0)

@@ -3,10 +3,12 @@
 package cache_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -15,10 +17,8 @@ import (
 
 	"github.com/mtasts-go/mtasts/cache"
 	"github.com/mtasts-go/mtasts/cache/internal/storetest"
+	"github.com/mtasts-go/mtasts/internal/crashtest"
 )
-
-// snapDomain is the i-th domain of a snapshot test.
-func snapDomain(i int) string { return fmt.Sprintf("d%04d.example", i) }
 
 // snapWorld is a DirStore of n entries beside the model of what it holds
 // (domain → id), with snapshots from min entries and a clock an hour
@@ -405,4 +405,80 @@ func FuzzSnapshotRecord(f *testing.F) {
 			t.Fatalf("decoded the name %q", name)
 		}
 	})
+}
+
+// TestSnapshotCrash kills, with SIGKILL, a process that writes entries and
+// rewrites the snapshot, at random points: every time, Range gives
+// exactly the entries that Get reads from the files, whole, and nothing is
+// reported but what a kill may leave (temporary files, which Range
+// ignores and Clean removes).
+func TestSnapshotCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 10 processes")
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	dir := t.TempDir()
+	errs := new(hook)
+	s := &cache.DirStore{Dir: dir, OnError: errs.report}
+	ctx := context.Background()
+	snapshots := 0
+	for kill := range 10 {
+		child := crashtest.Start(t, snapCrashDirEnv+"="+dir)
+		line, _ := bufio.NewReader(child.Out).ReadString('\n')
+		if line != "ready\n" {
+			child.Kill("start")
+			t.Fatalf("writer: %q", line)
+		}
+		time.Sleep(time.Duration(50_000+rng.IntN(250_000)) * time.Microsecond)
+		child.Kill(fmt.Sprintf("kill %d", kill))
+
+		want := map[string]string{}
+		for k := range snapCrashDomains {
+			e, err := s.Get(ctx, snapDomain(k))
+			if errors.Is(err, cache.ErrMiss) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("kill %d: %v", kill, err)
+			}
+			want[e.Domain()] = e.ID()
+		}
+		got := map[string]string{}
+		if err := s.Range(ctx, func(e *cache.Entry) bool {
+			if _, dup := got[e.Domain()]; dup {
+				t.Errorf("kill %d: %s twice", kill, e.Domain())
+			}
+			got[e.Domain()] = e.ID()
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("kill %d: Range gave %d entries, the files hold %d", kill, len(got), len(want))
+		}
+		for d, id := range want {
+			if got[d] != id {
+				t.Fatalf("kill %d: Range gave %s id %q, the file has %q", kill, d, got[d], id)
+			}
+		}
+		if r := errs.take(); len(r) > 0 {
+			t.Fatalf("kill %d: reported %v", kill, r)
+		}
+		if _, ok, err := cache.SnapshotNames(dir); err != nil {
+			t.Fatalf("kill %d: the snapshot in place is damaged: %v", kill, err)
+		} else if ok {
+			snapshots++
+		}
+	}
+	if snapshots == 0 {
+		t.Error("no kill left a snapshot: the test did not test it")
+	}
+	if err := s.Clean(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := countTemps(dir); err != nil || n != 0 {
+		t.Errorf("after Clean: %d temporary files, %v", n, err)
+	}
 }
