@@ -15,7 +15,7 @@ var sinkErr error
 // should stay within about 1.5 times of it.
 func BenchmarkVerify(b *testing.B) {
 	p := newPKI(b)
-	full := chain(p.leaf, p.inter.cert, p.root.cert)
+	full := chain(p.leaf, p.inter.Cert, p.root.Cert)
 	cases := []struct {
 		name    string
 		records []Record
@@ -23,9 +23,9 @@ func BenchmarkVerify(b *testing.B) {
 	}{
 		{"dane_ee_3_1_1", []Record{rec(DANEEE, SPKI, SHA256, p.leaf)}, chain(p.leaf)},
 		{"dane_ee_3_0_2", []Record{rec(DANEEE, Cert, SHA512, p.leaf)}, chain(p.leaf)},
-		{"dane_ta_2_0_1_root_in_chain", []Record{rec(DANETA, Cert, SHA256, p.root.cert)}, full},
-		{"dane_ta_2_1_0_key_not_in_chain", []Record{rec(DANETA, SPKI, Full, p.root.cert)}, chain(p.leaf, p.inter.cert)},
-		{"no_match_ee_and_ta", []Record{rec(DANEEE, SPKI, SHA256, p.selfSigned), rec(DANETA, Cert, SHA256, p.otherRoot.cert)}, full},
+		{"dane_ta_2_0_1_root_in_chain", []Record{rec(DANETA, Cert, SHA256, p.root.Cert)}, full},
+		{"dane_ta_2_1_0_key_not_in_chain", []Record{rec(DANETA, SPKI, Full, p.root.Cert)}, chain(p.leaf, p.inter.Cert)},
+		{"no_match_ee_and_ta", []Record{rec(DANEEE, SPKI, SHA256, p.selfSigned), rec(DANETA, Cert, SHA256, p.otherRoot.Cert)}, full},
 	}
 	for _, c := range cases {
 		s := mustSet(b, "mx.example.com", c.records...)
@@ -37,7 +37,7 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 	b.Run("floor_x509_verify", func(b *testing.B) {
-		roots := p.root.pool()
+		roots := p.root.Pool()
 		b.ReportAllocs()
 		for b.Loop() {
 			opts := x509.VerifyOptions{Roots: roots, CurrentTime: testNow, DNSName: "mx.example.com",

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/mtasts-go/mtasts/internal/testca"
 )
 
 // recordVector is a vector of testdata/records.json: text parses to want
@@ -127,11 +129,11 @@ func TestFromRR_bad_hex(t *testing.T) {
 // TestCheck_every_parameter covers usage × selector × matching type,
 // including the values no RFC defines, each with data of the right length.
 func TestCheck_every_parameter(t *testing.T) {
-	ca := newRootCA(t, certSpec{cn: "Test CA"})
+	ca := testca.NewRoot(t, testca.Spec{CN: "Test CA"})
 	for u := range Usage(5) {
 		for s := range Selector(3) {
 			for m := range MatchingType(4) {
-				r := rec(u, s%2, m%3, ca.cert) // data of the right kind and length
+				r := rec(u, s%2, m%3, ca.Cert) // data of the right kind and length
 				r.Usage, r.Selector, r.MatchingType = u, s, m
 				var want error
 				switch {
@@ -153,12 +155,12 @@ func TestCheck_every_parameter(t *testing.T) {
 }
 
 func TestCheck_data(t *testing.T) {
-	ca := newRootCA(t, certSpec{cn: "Test CA"})
-	spkiAsCert := rec(DANETA, SPKI, Full, ca.cert)
+	ca := testca.NewRoot(t, testca.Spec{CN: "Test CA"})
+	spkiAsCert := rec(DANETA, SPKI, Full, ca.Cert)
 	spkiAsCert.Selector = Cert
-	certAsSPKI := rec(DANETA, Cert, Full, ca.cert)
+	certAsSPKI := rec(DANETA, Cert, Full, ca.Cert)
 	certAsSPKI.Selector = SPKI
-	trailing := rec(DANETA, SPKI, Full, ca.cert)
+	trailing := rec(DANETA, SPKI, Full, ca.Cert)
 	trailing.Data = append(trailing.Data, 0)
 	for _, c := range []struct {
 		name string
@@ -172,8 +174,8 @@ func TestCheck_data(t *testing.T) {
 		{"sha512_63_bytes", Record{DANEEE, SPKI, SHA512, make([]byte, 63)}, ErrDataLength},
 		{"sha512_as_sha256", Record{DANEEE, SPKI, SHA512, make([]byte, 32)}, ErrDataLength},
 		{"full_empty", Record{DANEEE, Cert, Full, nil}, ErrDataLength},
-		{"full_cert", rec(DANETA, Cert, Full, ca.cert), nil},
-		{"full_spki", rec(DANETA, SPKI, Full, ca.cert), nil},
+		{"full_cert", rec(DANETA, Cert, Full, ca.Cert), nil},
+		{"full_spki", rec(DANETA, SPKI, Full, ca.Cert), nil},
 		{"full_spki_as_cert", spkiAsCert, ErrMalformedData},
 		{"full_cert_as_spki", certAsSPKI, ErrMalformedData},
 		{"full_spki_trailing_byte", trailing, ErrMalformedData},

@@ -5,14 +5,16 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/mtasts-go/mtasts/internal/testca"
 )
 
 // TestAgility follows RFC 7671 section 9: per usage and selector, a digest
 // weaker than the strongest present is ignored; Full(0) always counts;
 // records that are unusable anyway take no part.
 func TestAgility(t *testing.T) {
-	leaf, _ := selfSigned(t, certSpec{cn: "mx.example.com", dnsNames: []string{"mx.example.com"}})
-	other, _ := selfSigned(t, certSpec{cn: "other.example.com"})
+	leaf, _ := testca.SelfSigned(t, testca.Spec{CN: "mx.example.com", DNSNames: []string{"mx.example.com"}})
+	other, _ := testca.SelfSigned(t, testca.Spec{CN: "other.example.com"})
 	r := func(u Usage, s Selector, m MatchingType) Record { return rec(u, s, m, leaf) }
 	short := r(DANEEE, SPKI, SHA512)
 	short.Data = short.Data[:63]
@@ -75,8 +77,8 @@ func TestAgility(t *testing.T) {
 // that matches the full key or the stronger digest is (the example of RFC
 // 7671 section 9).
 func TestAgility_verify(t *testing.T) {
-	leaf, _ := selfSigned(t, certSpec{cn: "mx.example.com"})
-	old, _ := selfSigned(t, certSpec{cn: "mx.example.com"})
+	leaf, _ := testca.SelfSigned(t, testca.Spec{CN: "mx.example.com"})
+	old, _ := testca.SelfSigned(t, testca.Spec{CN: "mx.example.com"})
 	for _, c := range []struct {
 		name    string
 		records []Record

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mtasts-go/mtasts/internal/testca"
 	"github.com/mtasts-go/mtasts/validate"
 )
 
@@ -106,17 +107,14 @@ func (s *tlsServer) dial(t *testing.T, cfg *tls.Config) error {
 // configuration of TLSConfig: the verdict, the SNI, the report.
 func TestTLSConfig_handshake(t *testing.T) {
 	p := newPKI(t)
-	leafKey := newKey(t)
-	leaf := issue(t, certSpec{cn: "mx.example.com", dnsNames: []string{"mx.example.com"}}, p.inter, nil, leafKey.Public())
-	expiredKey := newKey(t)
-	expired := issue(t, certSpec{dnsNames: []string{"mx.example.com"}, notBefore: longAgo, notAfter: lastYear}, p.inter, nil, expiredKey.Public())
-	ssKey := newKey(t)
-	ss := issue(t, certSpec{cn: "self"}, nil, ssKey, ssKey.Public())
+	leaf, leafKey := p.inter.Leaf(t, testca.Spec{CN: "mx.example.com", DNSNames: []string{"mx.example.com"}})
+	expired, expiredKey := p.inter.Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}, NotBefore: longAgo, NotAfter: lastYear})
+	ss, ssKey := testca.SelfSigned(t, testca.Spec{CN: "self"})
 	type server struct {
 		key   *ecdsa.PrivateKey
 		chain []*x509.Certificate
 	}
-	good := server{leafKey, chain(leaf, p.inter.cert, p.root.cert)}
+	good := server{leafKey, chain(leaf, p.inter.Cert, p.root.Cert)}
 	for _, c := range []struct {
 		name    string
 		srv     server
@@ -132,15 +130,15 @@ func TestTLSConfig_handshake(t *testing.T) {
 			[]Record{rec(DANEEE, Cert, SHA512, ss)}, nil, nil},
 		{"dane_ee_expired_no_name", server{expiredKey, chain(expired)}, 0, "mx.other.example", nil,
 			[]Record{rec(DANEEE, SPKI, Full, expired)}, nil, nil},
-		{"dane_ta_root", good, 0, "mx.example.com", nil, []Record{rec(DANETA, Cert, SHA256, p.root.cert)}, nil, nil},
-		{"dane_ta_key_not_sent", server{leafKey, chain(leaf, p.inter.cert)}, 0, "mx.example.com", nil,
-			[]Record{rec(DANETA, SPKI, Full, p.root.cert)}, nil, nil},
+		{"dane_ta_root", good, 0, "mx.example.com", nil, []Record{rec(DANETA, Cert, SHA256, p.root.Cert)}, nil, nil},
+		{"dane_ta_key_not_sent", server{leafKey, chain(leaf, p.inter.Cert)}, 0, "mx.example.com", nil,
+			[]Record{rec(DANETA, SPKI, Full, p.root.Cert)}, nil, nil},
 		{"dane_ta_cname_base", good, 0, "mx.hosting.example", []string{"mx.example.com"},
-			[]Record{rec(DANETA, Cert, SHA256, p.root.cert)}, nil, nil},
+			[]Record{rec(DANETA, Cert, SHA256, p.root.Cert)}, nil, nil},
 		{"dane_ta_wrong_name", good, 0, "mx.hosting.example", nil,
-			[]Record{rec(DANETA, Cert, SHA256, p.root.cert)}, validate.ErrHostMismatch, validate.ErrHostMismatch},
-		{"dane_ta_expired", server{expiredKey, chain(expired, p.inter.cert, p.root.cert)}, 0, "mx.example.com", nil,
-			[]Record{rec(DANETA, Cert, SHA256, p.root.cert)}, validate.ErrExpired, validate.ErrExpired},
+			[]Record{rec(DANETA, Cert, SHA256, p.root.Cert)}, validate.ErrHostMismatch, validate.ErrHostMismatch},
+		{"dane_ta_expired", server{expiredKey, chain(expired, p.inter.Cert, p.root.Cert)}, 0, "mx.example.com", nil,
+			[]Record{rec(DANETA, Cert, SHA256, p.root.Cert)}, validate.ErrExpired, validate.ErrExpired},
 		{"no_match", good, 0, "mx.example.com", nil,
 			[]Record{rec(DANEEE, SPKI, SHA256, ss)}, ErrNoMatch, ErrNoMatch},
 		{"unusable_rrset_unauthenticated_tls", server{ssKey, chain(ss)}, 0, "mx.example.com", nil,
@@ -149,7 +147,7 @@ func TestTLSConfig_handshake(t *testing.T) {
 			[]Record{rec(DANEEE, SPKI, SHA256, leaf)}, errAny, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			srv := startTLSServer(t, tlsCert(c.srv.key, c.srv.chain...), c.maxVer)
+			srv := startTLSServer(t, testca.TLSCert(c.srv.key, c.srv.chain...), c.maxVer)
 			s := mustSet(t, c.base, c.records...)
 			var mu sync.Mutex
 			var reports []error
@@ -200,9 +198,8 @@ var errAny = errors.New("any error")
 // and not when it failed.
 func TestTLSConfig_base_verify_connection(t *testing.T) {
 	p := newPKI(t)
-	key := newKey(t)
-	leaf := issue(t, certSpec{dnsNames: []string{"mx.example.com"}}, p.inter, nil, key.Public())
-	srv := startTLSServer(t, tlsCert(key, leaf, p.inter.cert), 0)
+	leaf, key := p.inter.Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}})
+	srv := startTLSServer(t, testca.TLSCert(key, leaf, p.inter.Cert), 0)
 	called := 0
 	baseErr := errors.New("base says no")
 	base := &tls.Config{VerifyConnection: func(tls.ConnectionState) error { called++; return baseErr }}
@@ -210,7 +207,7 @@ func TestTLSConfig_base_verify_connection(t *testing.T) {
 	if err := srv.dial(t, TLSConfig(ok, base, Options{})); !errors.Is(err, baseErr) || called != 1 {
 		t.Errorf("DANE passes: %v, base called %d times", err, called)
 	}
-	bad := mustSet(t, "mx.example.com", rec(DANEEE, SPKI, SHA256, p.root.cert))
+	bad := mustSet(t, "mx.example.com", rec(DANEEE, SPKI, SHA256, p.root.Cert))
 	if err := srv.dial(t, TLSConfig(bad, base, Options{})); !errors.Is(err, ErrNoMatch) || called != 1 {
 		t.Errorf("DANE fails: %v, base called %d times", err, called)
 	}

@@ -6,43 +6,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/testca"
 	"github.com/mtasts-go/mtasts/validate"
 )
 
 // pki is a throwaway PKI: a root, an intermediate, and leaves under the
 // intermediate for the MX host mx.example.com, good and bad.
 type pki struct {
-	root, inter, otherRoot                 *testCA
+	root, inter, otherRoot                 *testca.CA
 	leaf, expired, early, wrongName, noSAN *x509.Certificate
 	wildcard, clientOnly, cnOnlyWrong      *x509.Certificate
 	selfSigned, selfSignedExpired, direct  *x509.Certificate
-	expiredInter, expiredRoot              *testCA
+	expiredInter, expiredRoot              *testca.CA
 	leafOfExpiredInter, leafOfExpiredRoot  *x509.Certificate
 }
 
 func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{}
-	p.root = newRootCA(t, certSpec{cn: "Test Root"})
-	p.otherRoot = newRootCA(t, certSpec{cn: "Other Root"})
-	p.inter = p.root.intermediate(t, certSpec{cn: "Test Intermediate"})
+	p.root = testca.NewRoot(t, testca.Spec{CN: "Test Root"})
+	p.otherRoot = testca.NewRoot(t, testca.Spec{CN: "Other Root"})
+	p.inter = p.root.Intermediate(t, testca.Spec{CN: "Test Intermediate"})
 	mx := []string{"mx.example.com"}
-	p.leaf, _ = p.inter.leaf(t, certSpec{cn: "mx.example.com", dnsNames: mx})
-	p.expired, _ = p.inter.leaf(t, certSpec{cn: "mx.example.com", dnsNames: mx, notAfter: lastYear})
-	p.early, _ = p.inter.leaf(t, certSpec{cn: "mx.example.com", dnsNames: mx, notBefore: nextYear})
-	p.wrongName, _ = p.inter.leaf(t, certSpec{cn: "mx.example.com", dnsNames: []string{"mail.example.net"}})
-	p.noSAN, _ = p.inter.leaf(t, certSpec{cn: "mx.example.com"})
-	p.cnOnlyWrong, _ = p.inter.leaf(t, certSpec{cn: "other.example.com"})
-	p.wildcard, _ = p.inter.leaf(t, certSpec{cn: "wildcard", dnsNames: []string{"*.example.com"}})
-	p.clientOnly, _ = p.inter.leaf(t, certSpec{cn: "mx.example.com", dnsNames: mx,
-		extKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	p.selfSigned, _ = selfSigned(t, certSpec{cn: "self-signed", dnsNames: []string{"localhost"}})
-	p.selfSignedExpired, _ = selfSigned(t, certSpec{cn: "self-signed", notBefore: longAgo, notAfter: lastYear})
-	p.direct, _ = p.root.leaf(t, certSpec{cn: "mx.example.com", dnsNames: mx})
-	p.expiredInter = p.root.intermediate(t, certSpec{cn: "Expired Intermediate", notAfter: lastYear})
-	p.leafOfExpiredInter, _ = p.expiredInter.leaf(t, certSpec{dnsNames: mx, notAfter: farAhead})
-	p.expiredRoot = newRootCA(t, certSpec{cn: "Expired Root", notAfter: lastYear})
-	p.leafOfExpiredRoot, _ = p.expiredRoot.leaf(t, certSpec{dnsNames: mx})
+	p.leaf, _ = p.inter.Leaf(t, testca.Spec{CN: "mx.example.com", DNSNames: mx})
+	p.expired, _ = p.inter.Leaf(t, testca.Spec{CN: "mx.example.com", DNSNames: mx, NotAfter: lastYear})
+	p.early, _ = p.inter.Leaf(t, testca.Spec{CN: "mx.example.com", DNSNames: mx, NotBefore: nextYear})
+	p.wrongName, _ = p.inter.Leaf(t, testca.Spec{CN: "mx.example.com", DNSNames: []string{"mail.example.net"}})
+	p.noSAN, _ = p.inter.Leaf(t, testca.Spec{CN: "mx.example.com"})
+	p.cnOnlyWrong, _ = p.inter.Leaf(t, testca.Spec{CN: "other.example.com"})
+	p.wildcard, _ = p.inter.Leaf(t, testca.Spec{CN: "wildcard", DNSNames: []string{"*.example.com"}})
+	p.clientOnly, _ = p.inter.Leaf(t, testca.Spec{CN: "mx.example.com", DNSNames: mx,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	p.selfSigned, _ = testca.SelfSigned(t, testca.Spec{CN: "self-signed", DNSNames: []string{"localhost"}})
+	p.selfSignedExpired, _ = testca.SelfSigned(t, testca.Spec{CN: "self-signed", NotBefore: longAgo, NotAfter: lastYear})
+	p.direct, _ = p.root.Leaf(t, testca.Spec{CN: "mx.example.com", DNSNames: mx})
+	p.expiredInter = p.root.Intermediate(t, testca.Spec{CN: "Expired Intermediate", NotAfter: lastYear})
+	p.leafOfExpiredInter, _ = p.expiredInter.Leaf(t, testca.Spec{DNSNames: mx, NotAfter: farAhead})
+	p.expiredRoot = testca.NewRoot(t, testca.Spec{CN: "Expired Root", NotAfter: lastYear})
+	p.leafOfExpiredRoot, _ = p.expiredRoot.Leaf(t, testca.Spec{DNSNames: mx})
 	return p
 }
 
@@ -101,15 +102,15 @@ func TestVerify_DANE_EE(t *testing.T) {
 			prefix := sel.String() + "_" + mt.String() + "_"
 			cases = append(cases,
 				verifyCase{name: prefix + "leaf", records: []Record{rec(DANEEE, sel, mt, p.leaf)},
-					chain: chain(p.leaf, p.inter.cert, p.root.cert)},
+					chain: chain(p.leaf, p.inter.Cert, p.root.Cert)},
 				verifyCase{name: prefix + "self_signed_alone", records: []Record{rec(DANEEE, sel, mt, p.selfSigned)},
 					chain: chain(p.selfSigned)},
 				verifyCase{name: prefix + "expired_self_signed", records: []Record{rec(DANEEE, sel, mt, p.selfSignedExpired)},
 					chain: chain(p.selfSignedExpired)},
 				verifyCase{name: prefix + "wrong_name", records: []Record{rec(DANEEE, sel, mt, p.wrongName)},
-					chain: chain(p.wrongName, p.inter.cert)},
-				verifyCase{name: prefix + "issuer_does_not_match", records: []Record{rec(DANEEE, sel, mt, p.inter.cert)},
-					chain: chain(p.leaf, p.inter.cert), want: ErrNoMatch, result: validate.ResultTLSAInvalid},
+					chain: chain(p.wrongName, p.inter.Cert)},
+				verifyCase{name: prefix + "issuer_does_not_match", records: []Record{rec(DANEEE, sel, mt, p.inter.Cert)},
+					chain: chain(p.leaf, p.inter.Cert), want: ErrNoMatch, result: validate.ResultTLSAInvalid},
 				verifyCase{name: prefix + "other_leaf", records: []Record{rec(DANEEE, sel, mt, p.leaf)},
 					chain: chain(p.selfSigned), want: ErrNoMatch, result: validate.ResultTLSAInvalid},
 			)
@@ -136,84 +137,84 @@ func TestVerify_DANE_EE(t *testing.T) {
 // a reference identifier (RFC 7672 sections 3.1.2 and 3.2.3).
 func TestVerify_DANE_TA(t *testing.T) {
 	p := newPKI(t)
-	full := chain(p.leaf, p.inter.cert, p.root.cert)
+	full := chain(p.leaf, p.inter.Cert, p.root.Cert)
 	var cases []verifyCase
 	for _, sel := range []Selector{Cert, SPKI} {
 		for _, mt := range []MatchingType{Full, SHA256, SHA512} {
 			prefix := sel.String() + "_" + mt.String() + "_"
 			cases = append(cases,
-				verifyCase{name: prefix + "root_in_chain", records: []Record{rec(DANETA, sel, mt, p.root.cert)}, chain: full},
-				verifyCase{name: prefix + "intermediate", records: []Record{rec(DANETA, sel, mt, p.inter.cert)},
-					chain: chain(p.leaf, p.inter.cert)},
-				verifyCase{name: prefix + "other_ca", records: []Record{rec(DANETA, sel, mt, p.otherRoot.cert)}, chain: full,
+				verifyCase{name: prefix + "root_in_chain", records: []Record{rec(DANETA, sel, mt, p.root.Cert)}, chain: full},
+				verifyCase{name: prefix + "intermediate", records: []Record{rec(DANETA, sel, mt, p.inter.Cert)},
+					chain: chain(p.leaf, p.inter.Cert)},
+				verifyCase{name: prefix + "other_ca", records: []Record{rec(DANETA, sel, mt, p.otherRoot.Cert)}, chain: full,
 					want: ErrNoMatch, result: validate.ResultTLSAInvalid},
 				verifyCase{name: prefix + "record_of_the_leaf_is_no_anchor", records: []Record{rec(DANETA, sel, mt, p.leaf)},
 					chain: full, want: ErrNoMatch, result: validate.ResultTLSAInvalid},
-				verifyCase{name: prefix + "expired_leaf", records: []Record{rec(DANETA, sel, mt, p.root.cert)},
-					chain: chain(p.expired, p.inter.cert, p.root.cert), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
-				verifyCase{name: prefix + "wrong_name", records: []Record{rec(DANETA, sel, mt, p.root.cert)},
-					chain: chain(p.wrongName, p.inter.cert, p.root.cert), want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
+				verifyCase{name: prefix + "expired_leaf", records: []Record{rec(DANETA, sel, mt, p.root.Cert)},
+					chain: chain(p.expired, p.inter.Cert, p.root.Cert), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
+				verifyCase{name: prefix + "wrong_name", records: []Record{rec(DANETA, sel, mt, p.root.Cert)},
+					chain: chain(p.wrongName, p.inter.Cert, p.root.Cert), want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
 			)
 		}
 	}
 	cases = append(cases,
 		// Trust anchors absent from the chain.
-		verifyCase{name: "ta_key_not_in_chain_2_1_0", records: []Record{rec(DANETA, SPKI, Full, p.root.cert)},
-			chain: chain(p.leaf, p.inter.cert)},
-		verifyCase{name: "ta_cert_not_in_chain_2_0_0", records: []Record{rec(DANETA, Cert, Full, p.root.cert)},
-			chain: chain(p.leaf, p.inter.cert)},
-		verifyCase{name: "ta_key_signs_leaf_directly", records: []Record{rec(DANETA, SPKI, Full, p.root.cert)},
+		verifyCase{name: "ta_key_not_in_chain_2_1_0", records: []Record{rec(DANETA, SPKI, Full, p.root.Cert)},
+			chain: chain(p.leaf, p.inter.Cert)},
+		verifyCase{name: "ta_cert_not_in_chain_2_0_0", records: []Record{rec(DANETA, Cert, Full, p.root.Cert)},
+			chain: chain(p.leaf, p.inter.Cert)},
+		verifyCase{name: "ta_key_signs_leaf_directly", records: []Record{rec(DANETA, SPKI, Full, p.root.Cert)},
 			chain: chain(p.direct)},
-		verifyCase{name: "ta_digest_not_in_chain_2_1_1", records: []Record{rec(DANETA, SPKI, SHA256, p.root.cert)},
-			chain: chain(p.leaf, p.inter.cert), want: ErrNoMatch, result: validate.ResultTLSAInvalid},
-		verifyCase{name: "ta_key_of_other_ca", records: []Record{rec(DANETA, SPKI, Full, p.otherRoot.cert)},
-			chain: chain(p.leaf, p.inter.cert), want: ErrNoMatch, result: validate.ResultTLSAInvalid},
+		verifyCase{name: "ta_digest_not_in_chain_2_1_1", records: []Record{rec(DANETA, SPKI, SHA256, p.root.Cert)},
+			chain: chain(p.leaf, p.inter.Cert), want: ErrNoMatch, result: validate.ResultTLSAInvalid},
+		verifyCase{name: "ta_key_of_other_ca", records: []Record{rec(DANETA, SPKI, Full, p.otherRoot.Cert)},
+			chain: chain(p.leaf, p.inter.Cert), want: ErrNoMatch, result: validate.ResultTLSAInvalid},
 		verifyCase{name: "self_signed_leaf_is_no_anchor", records: []Record{rec(DANETA, Cert, SHA256, p.selfSigned)},
 			chain: chain(p.selfSigned), base: "localhost.example", want: ErrNoMatch, result: validate.ResultTLSAInvalid},
 		// Chain checks.
-		verifyCase{name: "missing_intermediate", records: []Record{rec(DANETA, Cert, SHA256, p.root.cert)},
-			chain: chain(p.leaf, p.root.cert), want: validate.ErrNotTrusted, result: validate.ResultCertificateNotTrusted},
-		verifyCase{name: "expired_intermediate", records: []Record{rec(DANETA, Cert, SHA256, p.root.cert)},
-			chain: chain(p.leafOfExpiredInter, p.expiredInter.cert, p.root.cert), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
-		verifyCase{name: "expired_trust_anchor", records: []Record{rec(DANETA, Cert, SHA256, p.expiredRoot.cert)},
-			chain: chain(p.leafOfExpiredRoot, p.expiredRoot.cert), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
-		verifyCase{name: "expired_trust_anchor_not_in_chain_2_0_0", records: []Record{rec(DANETA, Cert, Full, p.expiredRoot.cert)},
+		verifyCase{name: "missing_intermediate", records: []Record{rec(DANETA, Cert, SHA256, p.root.Cert)},
+			chain: chain(p.leaf, p.root.Cert), want: validate.ErrNotTrusted, result: validate.ResultCertificateNotTrusted},
+		verifyCase{name: "expired_intermediate", records: []Record{rec(DANETA, Cert, SHA256, p.root.Cert)},
+			chain: chain(p.leafOfExpiredInter, p.expiredInter.Cert, p.root.Cert), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
+		verifyCase{name: "expired_trust_anchor", records: []Record{rec(DANETA, Cert, SHA256, p.expiredRoot.Cert)},
+			chain: chain(p.leafOfExpiredRoot, p.expiredRoot.Cert), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
+		verifyCase{name: "expired_trust_anchor_not_in_chain_2_0_0", records: []Record{rec(DANETA, Cert, Full, p.expiredRoot.Cert)},
 			chain: chain(p.leafOfExpiredRoot), want: validate.ErrExpired, result: validate.ResultCertificateExpired},
-		verifyCase{name: "expired_trust_anchor_key_alone_counts_not", records: []Record{rec(DANETA, SPKI, Full, p.expiredRoot.cert)},
+		verifyCase{name: "expired_trust_anchor_key_alone_counts_not", records: []Record{rec(DANETA, SPKI, Full, p.expiredRoot.Cert)},
 			chain: chain(p.leafOfExpiredRoot)},
-		verifyCase{name: "not_yet_valid_leaf", records: []Record{rec(DANETA, Cert, SHA256, p.root.cert)},
-			chain: chain(p.early, p.inter.cert, p.root.cert), want: validate.ErrNotYetValid, result: validate.ResultValidationFailure},
-		verifyCase{name: "not_for_server_auth", records: []Record{rec(DANETA, Cert, SHA256, p.root.cert)},
-			chain: chain(p.clientOnly, p.inter.cert, p.root.cert), want: validate.ErrKeyUsage, result: validate.ResultValidationFailure},
+		verifyCase{name: "not_yet_valid_leaf", records: []Record{rec(DANETA, Cert, SHA256, p.root.Cert)},
+			chain: chain(p.early, p.inter.Cert, p.root.Cert), want: validate.ErrNotYetValid, result: validate.ResultValidationFailure},
+		verifyCase{name: "not_for_server_auth", records: []Record{rec(DANETA, Cert, SHA256, p.root.Cert)},
+			chain: chain(p.clientOnly, p.inter.Cert, p.root.Cert), want: validate.ErrKeyUsage, result: validate.ResultValidationFailure},
 		// Names (RFC 7672 section 3.2.3).
-		verifyCase{name: "mx_name_when_base_differs", records: []Record{rec(DANETA, Cert, SHA256, p.root.cert)},
+		verifyCase{name: "mx_name_when_base_differs", records: []Record{rec(DANETA, Cert, SHA256, p.root.Cert)},
 			chain: full, base: "mx.hosting.example", names: []string{"MX.example.com."}},
-		verifyCase{name: "neither_base_nor_names", records: []Record{rec(DANETA, Cert, SHA256, p.root.cert)},
+		verifyCase{name: "neither_base_nor_names", records: []Record{rec(DANETA, Cert, SHA256, p.root.Cert)},
 			chain: full, base: "mx.hosting.example", names: []string{"mail.example.com"},
 			want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
-		verifyCase{name: "wildcard_one_label", records: []Record{rec(DANETA, Cert, SHA256, p.inter.cert)},
-			chain: chain(p.wildcard, p.inter.cert)},
-		verifyCase{name: "wildcard_not_two_labels", records: []Record{rec(DANETA, Cert, SHA256, p.inter.cert)},
-			chain: chain(p.wildcard, p.inter.cert), base: "a.mx.example.com",
+		verifyCase{name: "wildcard_one_label", records: []Record{rec(DANETA, Cert, SHA256, p.inter.Cert)},
+			chain: chain(p.wildcard, p.inter.Cert)},
+		verifyCase{name: "wildcard_not_two_labels", records: []Record{rec(DANETA, Cert, SHA256, p.inter.Cert)},
+			chain: chain(p.wildcard, p.inter.Cert), base: "a.mx.example.com",
 			want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
-		verifyCase{name: "wildcard_not_the_parent", records: []Record{rec(DANETA, Cert, SHA256, p.inter.cert)},
-			chain: chain(p.wildcard, p.inter.cert), base: "example.com",
+		verifyCase{name: "wildcard_not_the_parent", records: []Record{rec(DANETA, Cert, SHA256, p.inter.Cert)},
+			chain: chain(p.wildcard, p.inter.Cert), base: "example.com",
 			want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
-		verifyCase{name: "common_name_without_dns_ids", records: []Record{rec(DANETA, Cert, SHA256, p.inter.cert)},
-			chain: chain(p.noSAN, p.inter.cert)},
-		verifyCase{name: "common_name_mismatch", records: []Record{rec(DANETA, Cert, SHA256, p.inter.cert)},
-			chain: chain(p.cnOnlyWrong, p.inter.cert), want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
-		verifyCase{name: "common_name_ignored_beside_dns_ids", records: []Record{rec(DANETA, Cert, SHA256, p.inter.cert)},
-			chain: chain(p.wrongName, p.inter.cert), want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
-		verifyCase{name: "invalid_reference_identifier", records: []Record{rec(DANETA, Cert, SHA256, p.root.cert)},
+		verifyCase{name: "common_name_without_dns_ids", records: []Record{rec(DANETA, Cert, SHA256, p.inter.Cert)},
+			chain: chain(p.noSAN, p.inter.Cert)},
+		verifyCase{name: "common_name_mismatch", records: []Record{rec(DANETA, Cert, SHA256, p.inter.Cert)},
+			chain: chain(p.cnOnlyWrong, p.inter.Cert), want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
+		verifyCase{name: "common_name_ignored_beside_dns_ids", records: []Record{rec(DANETA, Cert, SHA256, p.inter.Cert)},
+			chain: chain(p.wrongName, p.inter.Cert), want: validate.ErrHostMismatch, result: validate.ResultCertificateHostMismatch},
+		verifyCase{name: "invalid_reference_identifier", records: []Record{rec(DANETA, Cert, SHA256, p.root.Cert)},
 			chain: full, names: []string{"not a name"}, want: ErrInvalidName, result: validate.ResultValidationFailure},
 		// DANE-EE and DANE-TA together: either authenticates.
-		verifyCase{name: "ee_fails_ta_passes", records: []Record{rec(DANEEE, SPKI, SHA256, p.selfSigned), rec(DANETA, Cert, SHA256, p.root.cert)},
+		verifyCase{name: "ee_fails_ta_passes", records: []Record{rec(DANEEE, SPKI, SHA256, p.selfSigned), rec(DANETA, Cert, SHA256, p.root.Cert)},
 			chain: full},
-		verifyCase{name: "ta_fails_ee_passes", records: []Record{rec(DANEEE, SPKI, SHA256, p.expired), rec(DANETA, Cert, SHA256, p.root.cert)},
-			chain: chain(p.expired, p.inter.cert, p.root.cert)},
+		verifyCase{name: "ta_fails_ee_passes", records: []Record{rec(DANEEE, SPKI, SHA256, p.expired), rec(DANETA, Cert, SHA256, p.root.Cert)},
+			chain: chain(p.expired, p.inter.Cert, p.root.Cert)},
 		// No usable record at all.
-		verifyCase{name: "only_pkix_records", records: []Record{rec(PKIXTA, Cert, SHA256, p.root.cert), rec(PKIXEE, SPKI, SHA256, p.leaf)},
+		verifyCase{name: "only_pkix_records", records: []Record{rec(PKIXTA, Cert, SHA256, p.root.Cert), rec(PKIXEE, SPKI, SHA256, p.leaf)},
 			chain: full, want: ErrNoUsableRecords, result: validate.ResultTLSAInvalid},
 		verifyCase{name: "empty_rrset", chain: full, want: ErrNoUsableRecords, result: validate.ResultTLSAInvalid},
 	)
@@ -224,12 +225,12 @@ func TestVerify_DANE_TA(t *testing.T) {
 // first ones looked at.
 func TestVerify_long_chain(t *testing.T) {
 	p := newPKI(t)
-	long := chain(p.leaf, p.inter.cert)
+	long := chain(p.leaf, p.inter.Cert)
 	for len(long) < 100 {
-		long = append(long, p.otherRoot.cert)
+		long = append(long, p.otherRoot.Cert)
 	}
-	long = append(long, p.root.cert)
-	s := mustSet(t, "mx.example.com", rec(DANETA, SPKI, Full, p.otherRoot.cert), rec(DANETA, Cert, SHA256, p.root.cert))
+	long = append(long, p.root.Cert)
+	s := mustSet(t, "mx.example.com", rec(DANETA, SPKI, Full, p.otherRoot.Cert), rec(DANETA, Cert, SHA256, p.root.Cert))
 	start := time.Now()
 	err := s.Verify(long, nil, testNow)
 	if !errors.Is(err, validate.ErrNotTrusted) {

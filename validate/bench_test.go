@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/internal/testca"
 	"github.com/mtasts-go/mtasts/policy"
 )
 
@@ -66,12 +67,12 @@ func BenchmarkAllows(b *testing.B) {
 // BenchmarkVerifyConnection measures one handshake's verification: a leaf
 // and an intermediate, ECDSA P-256, dominated by crypto/x509.
 func BenchmarkVerifyConnection(b *testing.B) {
-	root := newRootCA(b, "Root")
-	inter := root.intermediate(b, certSpec{cn: "Intermediate"})
-	leaf, _ := inter.leaf(b, certSpec{dnsNames: []string{"mx1.example.com"}})
+	root := testca.NewRoot(b, testca.Spec{CN: "Root"})
+	inter := root.Intermediate(b, testca.Spec{CN: "Intermediate"})
+	leaf, _ := inter.Leaf(b, testca.Spec{DNSNames: []string{"mx1.example.com"}})
 	p := &policy.Policy{Mode: policy.ModeEnforce, MaxAge: 86400, MX: []string{"*.example.com"}}
-	verify := VerifyConnection(p, "mx1.example.com", Options{Roots: root.pool(), Clock: func() time.Time { return testNow }})
-	cs := tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{leaf, inter.cert}}
+	verify := VerifyConnection(p, "mx1.example.com", Options{Roots: root.Pool(), Clock: func() time.Time { return testNow }})
+	cs := tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{leaf, inter.Cert}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := verify(cs); err != nil {

@@ -5,27 +5,29 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/mtasts-go/mtasts/internal/testca"
 )
 
 // TestCertificate covers RFC 8461 section 4.2 (and RFC 6125 name matching) and
 // the mapping of each failure onto one RFC 8460 result type.
 func TestCertificate(t *testing.T) {
-	root := newRootCA(t, "Test Root")
-	other := newRootCA(t, "Other Root")
-	inter := root.intermediate(t, certSpec{cn: "Test Intermediate"})
-	expiredInter := root.intermediate(t, certSpec{cn: "Expired Intermediate", notAfter: testNow.AddDate(0, -1, 0)})
-	earlyInter := root.intermediate(t, certSpec{cn: "Future Intermediate", notBefore: testNow.AddDate(0, 1, 0)})
-	staleCross := other.intermediate(t, certSpec{cn: "Stale Cross-sign", notAfter: testNow.AddDate(-1, 0, 0)})
+	root := testca.NewRoot(t, testca.Spec{CN: "Test Root"})
+	other := testca.NewRoot(t, testca.Spec{CN: "Other Root"})
+	inter := root.Intermediate(t, testca.Spec{CN: "Test Intermediate"})
+	expiredInter := root.Intermediate(t, testca.Spec{CN: "Expired Intermediate", NotAfter: testNow.AddDate(0, -1, 0)})
+	earlyInter := root.Intermediate(t, testca.Spec{CN: "Future Intermediate", NotBefore: testNow.AddDate(0, 1, 0)})
+	staleCross := other.Intermediate(t, testca.Spec{CN: "Stale Cross-sign", NotAfter: testNow.AddDate(-1, 0, 0)})
 
-	leaf := func(ca *testCA, s certSpec) *x509.Certificate {
-		c, _ := ca.leaf(t, s)
+	leaf := func(ca *testca.CA, s testca.Spec) *x509.Certificate {
+		c, _ := ca.Leaf(t, s)
 		return c
 	}
-	san := func(names ...string) certSpec { return certSpec{cn: names[0], dnsNames: names} }
+	san := func(names ...string) testca.Spec { return testca.Spec{CN: names[0], DNSNames: names} }
 	good := leaf(root, san("mx1.example.com"))
 	viaInter := leaf(inter, san("mx1.example.com"))
-	notCA, notCAKey := root.leaf(t, san("not-a-ca.example.com"))
-	underNotCA := issue(t, san("mx1.example.com"), &testCA{cert: notCA, key: notCAKey}, nil, newKey(t).Public())
+	notCA, notCAKey := root.Leaf(t, san("not-a-ca.example.com"))
+	underNotCA := leaf(&testca.CA{Cert: notCA, Key: notCAKey}, san("mx1.example.com"))
 
 	const host = "mx1.example.com"
 	tests := []struct {
@@ -46,14 +48,14 @@ func TestCertificate(t *testing.T) {
 		{"idn_host_a_label_san", "mx.bücher.example", []*x509.Certificate{leaf(root, san("mx.xn--bcher-kva.example"))}, nil, ""},
 		{"idn_host_wildcard_san", "mx.bücher.example", []*x509.Certificate{leaf(root, san("*.xn--bcher-kva.example"))}, nil, ""},
 		{"idn_a_label_host_upper_san", "mx.xn--bcher-kva.example", []*x509.Certificate{leaf(root, san("MX.XN--BCHER-KVA.EXAMPLE"))}, nil, ""},
-		{"intermediate_chain", host, []*x509.Certificate{viaInter, inter.cert}, nil, ""},
-		{"intermediate_chain_with_root", host, []*x509.Certificate{viaInter, inter.cert, root.cert}, nil, ""},
-		{"stale_extra_certificate_ignored", host, []*x509.Certificate{viaInter, inter.cert, staleCross.cert}, nil, ""},
+		{"intermediate_chain", host, []*x509.Certificate{viaInter, inter.Cert}, nil, ""},
+		{"intermediate_chain_with_root", host, []*x509.Certificate{viaInter, inter.Cert, root.Cert}, nil, ""},
+		{"stale_extra_certificate_ignored", host, []*x509.Certificate{viaInter, inter.Cert, staleCross.Cert}, nil, ""},
 
 		// certificate-host-mismatch.
 		{"wrong_host", host, []*x509.Certificate{leaf(root, san("mx2.example.com"))}, ErrHostMismatch, ResultCertificateHostMismatch},
-		{"cn_only_never_matches", host, []*x509.Certificate{leaf(root, certSpec{cn: host})}, ErrHostMismatch, ResultCertificateHostMismatch},
-		{"cn_ignored_when_san_differs", host, []*x509.Certificate{leaf(root, certSpec{cn: host, dnsNames: []string{"other.example.com"}})}, ErrHostMismatch, ResultCertificateHostMismatch},
+		{"cn_only_never_matches", host, []*x509.Certificate{leaf(root, testca.Spec{CN: host})}, ErrHostMismatch, ResultCertificateHostMismatch},
+		{"cn_ignored_when_san_differs", host, []*x509.Certificate{leaf(root, testca.Spec{CN: host, DNSNames: []string{"other.example.com"}})}, ErrHostMismatch, ResultCertificateHostMismatch},
 		{"wildcard_too_deep", "a.mx1.example.com", []*x509.Certificate{leaf(root, san("*.example.com"))}, ErrHostMismatch, ResultCertificateHostMismatch},
 		{"wildcard_not_parent", "example.com", []*x509.Certificate{leaf(root, san("*.example.com"))}, ErrHostMismatch, ResultCertificateHostMismatch},
 		{"wildcard_partial_label", host, []*x509.Certificate{leaf(root, san("mx*.example.com"))}, ErrHostMismatch, ResultCertificateHostMismatch},
@@ -63,21 +65,21 @@ func TestCertificate(t *testing.T) {
 		{"idn_other_name", "mx.bücher.example", []*x509.Certificate{leaf(root, san("mx.bucher.example"))}, ErrHostMismatch, ResultCertificateHostMismatch},
 
 		// certificate-expired, and not yet valid (validation-failure).
-		{"expired", host, []*x509.Certificate{leaf(root, certSpec{dnsNames: []string{host}, notAfter: testNow.Add(-time.Second)})}, ErrExpired, ResultCertificateExpired},
-		{"expired_intermediate", host, []*x509.Certificate{leaf(expiredInter, san(host)), expiredInter.cert}, ErrExpired, ResultCertificateExpired},
-		{"expired_before_host_mismatch", host, []*x509.Certificate{leaf(root, certSpec{dnsNames: []string{"other.example"}, notAfter: testNow.AddDate(0, 0, -1)})}, ErrExpired, ResultCertificateExpired},
-		{"not_yet_valid", host, []*x509.Certificate{leaf(root, certSpec{dnsNames: []string{host}, notBefore: testNow.Add(time.Hour)})}, ErrNotYetValid, ResultValidationFailure},
-		{"not_yet_valid_intermediate", host, []*x509.Certificate{leaf(earlyInter, san(host)), earlyInter.cert}, ErrNotYetValid, ResultValidationFailure},
+		{"expired", host, []*x509.Certificate{leaf(root, testca.Spec{DNSNames: []string{host}, NotAfter: testNow.Add(-time.Second)})}, ErrExpired, ResultCertificateExpired},
+		{"expired_intermediate", host, []*x509.Certificate{leaf(expiredInter, san(host)), expiredInter.Cert}, ErrExpired, ResultCertificateExpired},
+		{"expired_before_host_mismatch", host, []*x509.Certificate{leaf(root, testca.Spec{DNSNames: []string{"other.example"}, NotAfter: testNow.AddDate(0, 0, -1)})}, ErrExpired, ResultCertificateExpired},
+		{"not_yet_valid", host, []*x509.Certificate{leaf(root, testca.Spec{DNSNames: []string{host}, NotBefore: testNow.Add(time.Hour)})}, ErrNotYetValid, ResultValidationFailure},
+		{"not_yet_valid_intermediate", host, []*x509.Certificate{leaf(earlyInter, san(host)), earlyInter.Cert}, ErrNotYetValid, ResultValidationFailure},
 
 		// certificate-not-trusted.
 		{"untrusted_root", host, []*x509.Certificate{leaf(other, san(host))}, ErrNotTrusted, ResultCertificateNotTrusted},
-		{"self_signed", host, []*x509.Certificate{newRootCA(t, host).cert}, ErrNotTrusted, ResultCertificateNotTrusted},
+		{"self_signed", host, []*x509.Certificate{testca.NewRoot(t, testca.Spec{CN: host}).Cert}, ErrNotTrusted, ResultCertificateNotTrusted},
 		{"missing_intermediate", host, []*x509.Certificate{viaInter}, ErrNotTrusted, ResultCertificateNotTrusted},
 		{"issuer_not_a_ca", host, []*x509.Certificate{underNotCA, notCA}, ErrNotTrusted, ResultCertificateNotTrusted},
 		{"untrusted_before_host_mismatch", host, []*x509.Certificate{leaf(other, san("other.example"))}, ErrNotTrusted, ResultCertificateNotTrusted},
 
 		// validation-failure.
-		{"client_auth_only", host, []*x509.Certificate{leaf(root, certSpec{dnsNames: []string{host}, extKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})}, ErrKeyUsage, ResultValidationFailure},
+		{"client_auth_only", host, []*x509.Certificate{leaf(root, testca.Spec{DNSNames: []string{host}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})}, ErrKeyUsage, ResultValidationFailure},
 		{"no_certificate", host, nil, ErrNoCertificate, ResultValidationFailure},
 		{"nil_certificate", host, []*x509.Certificate{nil}, ErrNoCertificate, ResultValidationFailure},
 		{"empty_host", "", []*x509.Certificate{good}, ErrInvalidHost, ResultValidationFailure},
@@ -87,7 +89,7 @@ func TestCertificate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Certificate(tt.host, tt.chain, root.pool(), testNow)
+			err := Certificate(tt.host, tt.chain, root.Pool(), testNow)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("Certificate(%q) = %v, want nil", tt.host, err)
@@ -117,9 +119,9 @@ func TestCertificate(t *testing.T) {
 // TestCertificateX509Cause checks that the crypto/x509 error stays
 // reachable behind the sentinel.
 func TestCertificateX509Cause(t *testing.T) {
-	root, other := newRootCA(t, "Root"), newRootCA(t, "Other")
-	c, _ := other.leaf(t, certSpec{dnsNames: []string{"mx.example.com"}})
-	err := Certificate("mx.example.com", []*x509.Certificate{c}, root.pool(), testNow)
+	root, other := testca.NewRoot(t, testca.Spec{CN: "Root"}), testca.NewRoot(t, testca.Spec{CN: "Other"})
+	c, _ := other.Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}})
+	err := Certificate("mx.example.com", []*x509.Certificate{c}, root.Pool(), testNow)
 	var unknown x509.UnknownAuthorityError
 	if !errors.Is(err, ErrNotTrusted) || !errors.As(err, &unknown) {
 		t.Fatalf("Certificate = %v, want ErrNotTrusted wrapping x509.UnknownAuthorityError", err)
@@ -133,14 +135,14 @@ func TestCertificateX509Cause(t *testing.T) {
 // TestCertificateZeroTime checks that a zero time means the current time,
 // as in x509.VerifyOptions.
 func TestCertificateZeroTime(t *testing.T) {
-	root := newRootCA(t, "Root")
+	root := testca.NewRoot(t, testca.Spec{CN: "Root"})
 	now := time.Now()
-	valid, _ := root.leaf(t, certSpec{dnsNames: []string{"mx.example.com"}, notBefore: now.Add(-time.Hour), notAfter: now.Add(time.Hour)})
-	if err := Certificate("mx.example.com", []*x509.Certificate{valid}, root.pool(), time.Time{}); err != nil {
+	valid, _ := root.Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)})
+	if err := Certificate("mx.example.com", []*x509.Certificate{valid}, root.Pool(), time.Time{}); err != nil {
 		t.Errorf("valid now: %v", err)
 	}
-	expired, _ := root.leaf(t, certSpec{dnsNames: []string{"mx.example.com"}, notBefore: now.Add(-2 * time.Hour), notAfter: now.Add(-time.Hour)})
-	if err := Certificate("mx.example.com", []*x509.Certificate{expired}, root.pool(), time.Time{}); !errors.Is(err, ErrExpired) {
+	expired, _ := root.Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}, NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(-time.Hour)})
+	if err := Certificate("mx.example.com", []*x509.Certificate{expired}, root.Pool(), time.Time{}); !errors.Is(err, ErrExpired) {
 		t.Errorf("expired an hour ago: %v, want ErrExpired", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mtasts-go/mtasts/internal/testca"
 	"github.com/mtasts-go/mtasts/policy"
 )
 
@@ -83,19 +84,19 @@ func handshake(t *testing.T, server, client *tls.Config) (version uint16, sni st
 // TestTLSHandshake exercises TLSConfig and VerifyConnection end to end, in
 // real handshakes over loopback, under each mode (RFC 8461 section 5).
 func TestTLSHandshake(t *testing.T) {
-	root := newRootCA(t, "Root")
-	other := newRootCA(t, "Other")
-	inter := root.intermediate(t, certSpec{cn: "Intermediate"})
-	server := func(ca *testCA, s certSpec, chain ...*x509.Certificate) *tls.Config {
-		leaf, key := ca.leaf(t, s)
-		return &tls.Config{Certificates: []tls.Certificate{tlsCert(key, append([]*x509.Certificate{leaf}, chain...)...)}}
+	root := testca.NewRoot(t, testca.Spec{CN: "Root"})
+	other := testca.NewRoot(t, testca.Spec{CN: "Other"})
+	inter := root.Intermediate(t, testca.Spec{CN: "Intermediate"})
+	server := func(ca *testca.CA, s testca.Spec, chain ...*x509.Certificate) *tls.Config {
+		leaf, key := ca.Leaf(t, s)
+		return &tls.Config{Certificates: []tls.Certificate{testca.TLSCert(key, append([]*x509.Certificate{leaf}, chain...)...)}}
 	}
-	names := func(n ...string) certSpec { return certSpec{dnsNames: n} }
+	names := func(n ...string) testca.Spec { return testca.Spec{DNSNames: n} }
 	good := server(root, names("mx1.example.com"))
 	wrongHost := server(root, names("mx2.example.com"))
-	expired := server(root, certSpec{dnsNames: []string{"mx1.example.com"}, notAfter: testNow.AddDate(0, 0, -1)})
+	expired := server(root, testca.Spec{DNSNames: []string{"mx1.example.com"}, NotAfter: testNow.AddDate(0, 0, -1)})
 	untrusted := server(other, names("mx1.example.com"))
-	viaInter := server(inter, names("*.example.com"), inter.cert)
+	viaInter := server(inter, names("*.example.com"), inter.Cert)
 	idn := server(root, names("mx.xn--bcher-kva.example"))
 	oldTLS := good.Clone()
 	oldTLS.MinVersion, oldTLS.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
@@ -108,7 +109,7 @@ func TestTLSHandshake(t *testing.T) {
 
 	opportunistic := &tls.Config{InsecureSkipVerify: true}
 	oldBase := &tls.Config{MinVersion: tls.VersionTLS10}
-	baseRoots := &tls.Config{RootCAs: root.pool(), Time: func() time.Time { return testNow }}
+	baseRoots := &tls.Config{RootCAs: root.Pool(), Time: func() time.Time { return testNow }}
 
 	tests := []struct {
 		name       string
@@ -146,7 +147,7 @@ func TestTLSHandshake(t *testing.T) {
 			var r reports
 			opts := Options{Report: r.report}
 			if tt.base != baseRoots {
-				opts.Roots = root.pool()
+				opts.Roots = root.Pool()
 				opts.Clock = func() time.Time { return testNow }
 			}
 			cfg := TLSConfig(tt.p, tt.host, tt.base, opts)
@@ -247,13 +248,13 @@ func TestTLSConfig(t *testing.T) {
 // TestTLSConfigChainsBaseVerifyConnection checks that a VerifyConnection of
 // the base configuration runs after the policy's check.
 func TestTLSConfigChainsBaseVerifyConnection(t *testing.T) {
-	root := newRootCA(t, "Root")
-	leaf, _ := root.leaf(t, certSpec{dnsNames: []string{"mx.example.com"}})
-	bad, _ := newRootCA(t, "Other").leaf(t, certSpec{dnsNames: []string{"mx.example.com"}})
+	root := testca.NewRoot(t, testca.Spec{CN: "Root"})
+	leaf, _ := root.Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}})
+	bad, _ := testca.NewRoot(t, testca.Spec{CN: "Other"}).Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}})
 	errBase := errors.New("base says no")
 	var baseCalls int
 	base := &tls.Config{VerifyConnection: func(tls.ConnectionState) error { baseCalls++; return errBase }}
-	opts := Options{Roots: root.pool(), Clock: func() time.Time { return testNow }}
+	opts := Options{Roots: root.Pool(), Clock: func() time.Time { return testNow }}
 	cs := func(c *x509.Certificate) tls.ConnectionState {
 		return tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{c}}
 	}
@@ -274,12 +275,12 @@ func TestTLSConfigChainsBaseVerifyConnection(t *testing.T) {
 // TestVerifyConnectionConcurrent runs one verifier from many goroutines, for
 // the race detector.
 func TestVerifyConnectionConcurrent(t *testing.T) {
-	root := newRootCA(t, "Root")
-	leaf, _ := root.leaf(t, certSpec{dnsNames: []string{"mx.example.com"}})
-	wrong, _ := root.leaf(t, certSpec{dnsNames: []string{"other.example.com"}})
+	root := testca.NewRoot(t, testca.Spec{CN: "Root"})
+	leaf, _ := root.Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}})
+	wrong, _ := root.Leaf(t, testca.Spec{DNSNames: []string{"other.example.com"}})
 	var r reports
 	p := &policy.Policy{Mode: policy.ModeEnforce, MX: []string{"*.example.com"}}
-	verify := VerifyConnection(p, "mx.example.com", Options{Roots: root.pool(), Clock: func() time.Time { return testNow }, Report: r.report})
+	verify := VerifyConnection(p, "mx.example.com", Options{Roots: root.Pool(), Clock: func() time.Time { return testNow }, Report: r.report})
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtasts-go/mtasts/examples/internal/clitest"
 	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
@@ -23,10 +24,7 @@ func TestDANE(t *testing.T) {
 		"tahost.dane.test", "notlsa.dane.test", "nostarttls.dane.test"}
 	cmdtest.AddDomain(t, w, "dane.test", testserver.Policy{Mode: "enforce", MX: listed, MaxAge: 604800, ID: "d1"})
 	// unlisted.dane.test is an MX host the policy does not name.
-	if _, err := w.AddSMTPHost("unlisted.dane.test"); err != nil {
-		t.Fatal(err)
-	}
-	w.SetAddrs("unlisted.dane.test", w.IP())
+	clitest.SMTPHost(t, w, "unlisted.dane.test")
 	w.SetMX("dane.test", append(listed, "unlisted.dane.test")...)
 	ee := func(host string) string {
 		c, err := w.Certificate(host, 0)

@@ -116,9 +116,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -131,12 +128,11 @@ import (
 	"github.com/mtasts-go/mtasts/validate"
 )
 
-// Exit statuses.
+// Exit statuses; a usage error is cli.ExitUsage (64).
 const (
 	exitOK        = 0
 	exitErrors    = 1
 	exitUnchecked = 2
-	exitUsage     = 64
 )
 
 // Severities.
@@ -170,8 +166,8 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := cli.NewCommand("check", "usage: check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-no-smtp] [-dane] [-timeout D] [-json] DOMAIN", stderr)
+	fs := cmd.Flags
 	var world cli.World
 	world.Register(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline for the whole check")
@@ -179,40 +175,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noSMTP := fs.Bool("no-smtp", false, "skip the SMTP dialogues with the MX hosts (port 25)")
 	useDANE := fs.Bool("dane", false, "the -dns servers validate DNSSEC: check DANE (TLSA records) of each MX host too")
 	smtpAddrs := smtpc.Overrides{}
-	fs.Var(smtpAddrs, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: check [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-no-smtp] [-dane] [-timeout D] [-json] DOMAIN")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0 // help was asked for, and printed
-		}
-		return exitUsage
+	smtpAddrs.Register(fs)
+	if status, ok := cmd.Parse(args); !ok {
+		return status
 	}
 	if fs.NArg() != 1 || *timeout <= 0 || world.Check() != nil {
-		fs.Usage()
-		return exitUsage
-	}
-	usage := func(err error) int {
-		fmt.Fprintln(stderr, "check:", err)
-		return exitUsage
+		return cmd.Usage()
 	}
 	domain, err := resolver.Normalize(fs.Arg(0))
 	if err != nil {
-		return usage(err)
+		return cmd.UsageError(err)
 	}
-	dc, err := world.DNSClient()
+	dc, roots, err := world.Open()
 	if err != nil {
-		return usage(err)
-	}
-	roots, err := world.Roots()
-	if err != nil {
-		return usage(err)
+		return cmd.UsageError(err)
 	}
 	r, err := resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort, FetchTimeout: *timeout, DNSSEC: *useDANE})
 	if err != nil {
-		return usage(err)
+		return cmd.UsageError(err)
 	}
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -234,10 +214,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintln(stderr, "check:", err)
+		if err := cli.WriteJSON(stdout, rep); err != nil {
+			cmd.Error(err)
 		}
 	} else {
 		printHuman(stdout, rep)

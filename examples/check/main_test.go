@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mtasts-go/mtasts/examples/internal/clitest"
 	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
@@ -23,37 +24,28 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestBinary(t *testing.T) {
 	bin := cmdtest.Build(t, "check")
 	w, base := cmdtest.World(t)
-	mustAdd := func(d string, p testserver.Policy) {
-		cmdtest.AddDomain(t, w, d, p)
-	}
-	mustSMTP := func(h string) {
-		if _, err := w.AddSMTPHost(h); err != nil {
-			t.Fatal(err)
-		}
-		w.SetAddrs(h, w.IP())
-	}
 
 	// good.test does everything right.
-	mustAdd("good.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.good.test", "mx2.good.test"}, MaxAge: 604800, ID: "g1"})
+	cmdtest.AddDomain(t, w, "good.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.good.test", "mx2.good.test"}, MaxAge: 604800, ID: "g1"})
 	w.SetTLSRPT("good.test", "v=TLSRPTv1; rua=mailto:tlsrpt@good.test,https://reports.good.test/tlsrpt")
 	// bad.test: an MX outside the policy, an MX with an expired
 	// certificate, a policy with an unknown key and a short max_age, a
 	// TLS-RPT record with no usable URI.
-	mustAdd("bad.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.bad.test", "*.old.bad.test"}, MaxAge: 3600, ID: "b1"})
+	cmdtest.AddDomain(t, w, "bad.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.bad.test", "*.old.bad.test"}, MaxAge: 3600, ID: "b1"})
 	w.SetPolicyBody("bad.test", "version: STSv1\nmode: enforce\nmx: mx1.bad.test\nmx: *.old.bad.test\nmax_age: 3600\nreport: weekly\n")
-	mustSMTP("mx.other.test")
+	clitest.SMTPHost(t, w, "mx.other.test")
 	w.SetMX("bad.test", "mx1.bad.test", "mx.other.test")
 	w.Fault("mx1.bad.test", testserver.CertExpired)
 	w.SetTLSRPT("bad.test", "v=TLSRPTv1; rua=ftp://reports.bad.test/")
 	// starttls.test under testing: the MX offers no STARTTLS.
-	mustAdd("starttls.test", testserver.Policy{Mode: "testing", MX: []string{"mx.starttls.test"}, MaxAge: 86400, ID: "s1"})
+	cmdtest.AddDomain(t, w, "starttls.test", testserver.Policy{Mode: "testing", MX: []string{"mx.starttls.test"}, MaxAge: 86400, ID: "s1"})
 	w.Fault("mx.starttls.test", testserver.NoSTARTTLS)
 	// webpki.test: the policy host's certificate is untrusted.
-	mustAdd("webpki.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.webpki.test"}, MaxAge: 86400, ID: "w1"})
+	cmdtest.AddDomain(t, w, "webpki.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.webpki.test"}, MaxAge: 86400, ID: "w1"})
 	w.Fault("mta-sts.webpki.test", testserver.CertUntrusted)
 	// plain.test publishes no MTA-STS; its MX has a certificate for
 	// another name.
-	mustSMTP("mx.plain.test")
+	clitest.SMTPHost(t, w, "mx.plain.test")
 	w.SetMX("plain.test", "mx.plain.test")
 	w.Fault("mx.plain.test", testserver.CertWrongHost)
 

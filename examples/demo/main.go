@@ -30,7 +30,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mtasts-go/mtasts/examples/internal/cli"
 	"github.com/mtasts-go/mtasts/examples/internal/smtpc"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/resolver"
@@ -47,20 +47,13 @@ import (
 )
 
 func main() {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	serveFlag := fs.Bool("serve", false, "keep the world up until interrupted, and print the flags that point lookup, check, relay and the Postfix server at it")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: demo [-serve]")
-		fs.PrintDefaults()
+	cmd := cli.NewCommand("demo", "usage: demo [-serve]", os.Stderr)
+	serveFlag := cmd.Flags.Bool("serve", false, "keep the world up until interrupted, and print the flags that point lookup, check, relay and the Postfix server at it")
+	if status, ok := cmd.Parse(os.Args[1:]); !ok {
+		os.Exit(status)
 	}
-	switch err := fs.Parse(os.Args[1:]); {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0) // help was asked for
-	case err != nil || fs.NArg() > 0:
-		if err == nil {
-			fs.Usage()
-		}
-		os.Exit(64)
+	if cmd.Flags.NArg() > 0 {
+		os.Exit(cmd.Usage())
 	}
 	var err error
 	if *serveFlag {
@@ -71,7 +64,7 @@ func main() {
 		err = run(os.Stdout)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
+		cmd.Error(err)
 		os.Exit(1)
 	}
 }

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"errors"
-	"os/exec"
 	"testing"
 
+	"github.com/mtasts-go/mtasts/examples/internal/clitest"
 	"github.com/mtasts-go/mtasts/internal/cmdtest"
 )
 
@@ -12,24 +11,8 @@ import (
 // usage (64, as every command of the project).
 func TestUsage(t *testing.T) {
 	bin := cmdtest.Build(t, "demo")
-	for _, tc := range []struct {
-		args []string
-		want int
-	}{
-		{[]string{"-h"}, 0},
-		{[]string{"-no-such-flag"}, 64},
-		{[]string{"extra"}, 64},
-	} {
-		err := exec.Command(bin, tc.args...).Run()
-		got := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			got = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if got != tc.want {
-			t.Errorf("demo %q exited %d, want %d", tc.args, got, tc.want)
-		}
+	clitest.Help(t, bin)
+	if code, _, _ := cmdtest.Run(t, bin, "extra"); code != 64 {
+		t.Errorf("demo %q exited %d, want 64", "extra", code)
 	}
 }

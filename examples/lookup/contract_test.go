@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/examples/internal/clitest"
 	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 )
@@ -98,13 +99,5 @@ func TestJSONAdditions(t *testing.T) {
 
 // TestHelpExitsZero: help was asked for; bad usage stays 64.
 func TestHelpExitsZero(t *testing.T) {
-	bin := cmdtest.Build(t, "lookup")
-	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}} {
-		if code, _, stderr := cmdtest.Run(t, bin, args...); code != 0 || !strings.Contains(string(stderr), "usage") {
-			t.Errorf("%q: exit %d\n%s", args, code, stderr)
-		}
-	}
-	if code, _, _ := cmdtest.Run(t, bin, "-nosuchflag"); code != 64 {
-		t.Errorf("bad flag: exit %d, want 64", code)
-	}
+	clitest.Help(t, cmdtest.Build(t, "lookup"))
 }

@@ -45,9 +45,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -60,13 +58,12 @@ import (
 	"github.com/mtasts-go/mtasts/validate"
 )
 
-// Exit statuses.
+// Exit statuses; a usage error is cli.ExitUsage (64).
 const (
 	exitPolicy    = 0
 	exitNoPolicy  = 1
 	exitTemporary = 2
 	exitInvalid   = 3
-	exitUsage     = 64
 )
 
 func main() {
@@ -106,43 +103,32 @@ type report struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := cli.NewCommand("lookup", "usage: lookup [-dns ADDR] [-ca FILE] [-https-port N] [-timeout D] [-json] [-dane] DOMAIN [MX...]", stderr)
+	fs := cmd.Flags
 	var world cli.World
 	world.Register(fs)
 	timeout := fs.Duration("timeout", resolver.DefaultFetchTimeout, "deadline of the policy fetch (the lookup gets a little more)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	withDANE := fs.Bool("dane", false, "the DNS servers validate DNSSEC: decide DANE too")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lookup [-dns ADDR] [-ca FILE] [-https-port N] [-timeout D] [-json] [-dane] DOMAIN [MX...]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitPolicy // help was asked for, and given
-		}
-		return exitUsage
+	if status, ok := cmd.Parse(args); !ok {
+		return status // exitPolicy (0) after -h: help was asked for, and given
 	}
 	if fs.NArg() < 1 || *timeout <= 0 || world.Check() != nil {
-		fs.Usage()
-		return exitUsage
+		return cmd.Usage()
 	}
 	roots, err := world.Roots()
 	if err != nil {
-		fmt.Fprintln(stderr, "lookup:", err)
-		return exitUsage
+		return cmd.UsageError(err)
 	}
 	opts := resolver.Options{DNS: dnsclient.ParseServers(world.DNS), RootCAs: roots, HTTPSPort: world.HTTPSPort, FetchTimeout: *timeout,
 		DNSSEC: *withDANE}
 	domain, err := resolver.Normalize(fs.Arg(0))
 	if err != nil {
-		fmt.Fprintln(stderr, "lookup:", err)
-		return exitUsage
+		return cmd.UsageError(err)
 	}
 	r, err := resolver.New(opts)
 	if err != nil {
-		fmt.Fprintln(stderr, "lookup:", err)
-		return exitUsage
+		return cmd.UsageError(err)
 	}
 	defer r.Close()
 	wait := *timeout + margin(*timeout)
@@ -153,10 +139,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	rep, code := lookup(r, domain, mxs, wait, *withDANE)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintln(stderr, "lookup:", err)
+		if err := cli.WriteJSON(stdout, rep); err != nil {
+			cmd.Error(err)
 		}
 	} else {
 		printHuman(stdout, rep)

@@ -19,15 +19,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestBinary(t *testing.T) {
 	bin := cmdtest.Build(t, "lookup")
 	w, base := cmdtest.World(t)
-	mustAdd := func(d string, p testserver.Policy) {
-		cmdtest.AddDomain(t, w, d, p)
-	}
-	mustAdd("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400, ID: "abc123"})
-	mustAdd("broken.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.broken.test"}, MaxAge: 86400, ID: "b1"})
+	cmdtest.AddDomain(t, w, "enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "*.mx.enforce.test"}, MaxAge: 86400, ID: "abc123"})
+	cmdtest.AddDomain(t, w, "broken.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.broken.test"}, MaxAge: 86400, ID: "b1"})
 	w.Fault("mta-sts.broken.test", testserver.Status(500))
-	mustAdd("invalid.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.invalid.test"}, MaxAge: 86400, ID: "i1"})
+	cmdtest.AddDomain(t, w, "invalid.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.invalid.test"}, MaxAge: 86400, ID: "i1"})
 	w.SetPolicyBody("invalid.test", "version: STSv1\nmode: strict\nmx: mx.invalid.test\nmax_age: 86400\n")
-	mustAdd("servfail.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.servfail.test"}, MaxAge: 86400})
+	cmdtest.AddDomain(t, w, "servfail.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.servfail.test"}, MaxAge: 86400})
 	w.Fault("_mta-sts.servfail.test", testserver.ServFail)
 	w.SetMX("plain.test", "mx.plain.test")
 

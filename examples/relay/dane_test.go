@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtasts-go/mtasts/examples/internal/clitest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
 )
@@ -29,10 +30,7 @@ func TestDANETLSRPT(t *testing.T) {
 	const mx, bogusMX = "mx.dane.test", "mx.bogus.test"
 	var tlsa string // mx's record
 	for _, h := range []string{mx, bogusMX} {
-		if _, err := w.AddSMTPHost(h); err != nil {
-			t.Fatal(err)
-		}
-		w.SetAddrs(h, w.IP())
+		clitest.SMTPHost(t, w, h)
 		cert, err := w.Certificate(h, 0)
 		if err != nil {
 			t.Fatal(err)

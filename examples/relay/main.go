@@ -100,7 +100,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -119,12 +118,11 @@ import (
 	"github.com/mtasts-go/mtasts/resolver"
 )
 
-// Exit statuses (sysexits.h).
+// Exit statuses (sysexits.h); a usage error is cli.ExitUsage (64).
 const (
 	exitOK          = 0
 	exitUnavailable = 69
 	exitTempFail    = 75
-	exitUsage       = 64
 )
 
 func main() {
@@ -132,8 +130,8 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := cli.NewCommand("relay", "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once] [-dane] [-tlsrpt DIR [report flags]]", stderr)
+	fs := cmd.Flags
 	listen := fs.String("listen", "127.0.0.1:2525", "loopback `ADDR` to accept mail on")
 	var world cli.World
 	world.Register(fs)
@@ -144,35 +142,19 @@ func run(args []string, stderr io.Writer) int {
 	var rf reportFlags
 	rf.register(fs)
 	smtpAddrs := smtpc.Overrides{}
-	fs.Var(smtpAddrs, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: relay [-listen ADDR] [-dns ADDR] [-ca FILE] [-https-port N] [-smtp-addr HOST=[IP]:PORT]... [-timeout D] [-hostname NAME] [-once] [-dane] [-tlsrpt DIR [report flags]]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0 // help was asked for, and printed
-		}
-		return exitUsage
+	smtpAddrs.Register(fs)
+	if status, ok := cmd.Parse(args); !ok {
+		return status
 	}
 	if fs.NArg() != 0 || *timeout <= 0 || world.Check() != nil {
-		fs.Usage()
-		return exitUsage
-	}
-	usage := func(err error) int {
-		fmt.Fprintln(stderr, "relay:", err)
-		return exitUsage
+		return cmd.Usage()
 	}
 	if ap, err := netip.ParseAddrPort(*listen); err != nil || !ap.Addr().IsLoopback() {
-		return usage(fmt.Errorf("-listen %s: want a loopback IP address and a port", *listen))
+		return cmd.UsageError(fmt.Errorf("-listen %s: want a loopback IP address and a port", *listen))
 	}
-	dc, err := world.DNSClient()
+	dc, roots, err := world.Open()
 	if err != nil {
-		return usage(err)
-	}
-	roots, err := world.Roots()
-	if err != nil {
-		return usage(err)
+		return cmd.UsageError(err)
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
@@ -184,20 +166,20 @@ func run(args []string, stderr io.Writer) int {
 		// later.
 		rep, err := rf.newReporter(logger, *hostname, dc, roots, world.HTTPSPort)
 		if err != nil {
-			return usage(fmt.Errorf("-tlsrpt %s: %w", rf.dir, err))
+			return cmd.UsageError(fmt.Errorf("-tlsrpt %s: %w", rf.dir, err))
 		}
 		defer rep.Close()
 		rl.rep = rep
 	}
 	rl.res, err = resolver.New(resolver.Options{DNS: dc.Servers(), RootCAs: roots, HTTPSPort: world.HTTPSPort, DNSSEC: *useDANE})
 	if err != nil {
-		return usage(err)
+		return cmd.UsageError(err)
 	}
 	defer rl.res.Close()
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "relay:", err)
+		cmd.Error(err)
 		return exitUnavailable
 	}
 	done := make(chan int, 1) // the status of the first message, with -once
@@ -222,7 +204,7 @@ func run(args []string, stderr io.Writer) int {
 	case status = <-done:
 	case <-sig:
 	case err := <-served:
-		fmt.Fprintln(stderr, "relay:", err)
+		cmd.Error(err)
 		return exitUnavailable
 	}
 	// Let the client read the reply and say QUIT, then close what is left.

@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mtasts-go/mtasts/examples/internal/clitest"
 	"github.com/mtasts-go/mtasts/internal/cmdtest"
 	"github.com/mtasts-go/mtasts/internal/testserver"
 	"github.com/mtasts-go/mtasts/tlsrpt"
@@ -39,30 +40,23 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 	}
-	add := func(d string, p testserver.Policy) { cmdtest.AddDomain(t, w, d, p) }
-	add("enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "mx2.enforce.test"}, MaxAge: 86400, ID: "e1"})
-	add("expired.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.expired.test", "mx2.expired.test"}, MaxAge: 86400, ID: "x1"})
+	cmdtest.AddDomain(t, w, "enforce.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.enforce.test", "mx2.enforce.test"}, MaxAge: 86400, ID: "e1"})
+	cmdtest.AddDomain(t, w, "expired.test", testserver.Policy{Mode: "enforce", MX: []string{"mx1.expired.test", "mx2.expired.test"}, MaxAge: 86400, ID: "x1"})
 	w.Fault("mx1.expired.test", testserver.CertExpired)
-	add("testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test"}, MaxAge: 86400, ID: "t1"})
+	cmdtest.AddDomain(t, w, "testing.test", testserver.Policy{Mode: "testing", MX: []string{"mx.testing.test"}, MaxAge: 86400, ID: "t1"})
 	w.Fault("mx.testing.test", testserver.CertWrongHost)
-	add("nostarttls.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.nostarttls.test"}, MaxAge: 86400, ID: "n1"})
+	cmdtest.AddDomain(t, w, "nostarttls.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.nostarttls.test"}, MaxAge: 86400, ID: "n1"})
 	w.Fault("mx.nostarttls.test", testserver.NoSTARTTLS)
 	// mismatch.test's MX record points at a host its policy does not list,
 	// as a spoofed DNS answer would.
-	add("mismatch.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.mismatch.test"}, MaxAge: 86400, ID: "m1"})
-	_, err := w.AddSMTPHost("mx.evil.test")
-	must(err)
-	w.SetAddrs("mx.evil.test", w.IP())
+	cmdtest.AddDomain(t, w, "mismatch.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.mismatch.test"}, MaxAge: 86400, ID: "m1"})
+	clitest.SMTPHost(t, w, "mx.evil.test")
 	w.SetMX("mismatch.test", "mx.evil.test")
-	_, err = w.AddSMTPHost("mx.plain.test")
-	must(err)
-	w.SetAddrs("mx.plain.test", w.IP())
+	clitest.SMTPHost(t, w, "mx.plain.test")
 	w.SetMX("plain.test", "mx.plain.test")
 	// badname.test's first MX target has a dot inside a label, which no
 	// host name has: the relay must skip it and use the next one.
-	_, err = w.AddSMTPHost("mx.badname.test")
-	must(err)
-	w.SetAddrs("mx.badname.test", w.IP())
+	clitest.SMTPHost(t, w, "mx.badname.test")
 	must(w.AddRecords("badname.test. 300 IN MX 10 mx\\.evil.test.\nbadname.test. 300 IN MX 20 mx.badname.test.\n"))
 
 	args := append([]string{"-listen", "127.0.0.1:0"}, cmdtest.Args(flags, "-timeout", "10s")...)
@@ -312,10 +306,7 @@ func TestTLSRPT(t *testing.T) {
 	cmdtest.AddDomain(t, w.World, "webpki.test", testserver.Policy{Mode: "enforce", MX: []string{"mx.webpki.test"}, MaxAge: 86400, ID: "w1"})
 	w.Fault("mta-sts.webpki.test", testserver.CertUntrusted)
 	// clear.test has no policy, and its MX no STARTTLS.
-	if _, err := w.AddSMTPHost("mx.clear.test"); err != nil {
-		t.Fatal(err)
-	}
-	w.SetAddrs("mx.clear.test", w.IP())
+	clitest.SMTPHost(t, w.World, "mx.clear.test")
 	w.SetMX("clear.test", "mx.clear.test")
 	w.Fault("mx.clear.test", testserver.NoSTARTTLS)
 	// Only domains that publish a TLS-RPT record are counted.

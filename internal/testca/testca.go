@@ -2,9 +2,19 @@
 // tests of the packages that check certificates: roots, intermediates,
 // leaves and self-signed certificates with the validity, names and key
 // usages a test asks for.
+//
+// A chain is built from a root down:
+//
+//	root := testca.NewRoot(t, testca.Spec{CN: "Test Root"})
+//	inter := root.Intermediate(t, testca.Spec{CN: "Test Intermediate"})
+//	leaf, key := inter.Leaf(t, testca.Spec{DNSNames: []string{"mx.example.com"}})
+//
+// Unless a Spec says otherwise, every certificate is valid from five years
+// before Now to five years after it.
 package testca
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -23,8 +33,14 @@ type CA struct {
 	Key  *ecdsa.PrivateKey
 }
 
-// Spec describes a certificate to issue. A nil ExtKeyUsage means server
-// authentication (for a certificate that is not a CA).
+// Now is the instant at which tests check the certificates of this
+// package: fixed, so that a validity window relative to it means the same in
+// every run.
+func Now() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
+
+// Spec describes a certificate to issue. A zero NotBefore means five years
+// before Now, a zero NotAfter five years after it; a nil ExtKeyUsage means
+// server authentication (for a certificate that is not a CA).
 type Spec struct {
 	CN          string
 	DNSNames    []string
@@ -44,8 +60,49 @@ func NewKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
+// NewRoot makes a self-signed root CA described by s (IsCA is implied).
+func NewRoot(t testing.TB, s Spec) *CA {
+	t.Helper()
+	key := NewKey(t)
+	s.IsCA = true
+	return &CA{Cert: Issue(t, s, nil, key, key.Public()), Key: key}
+}
+
+// Intermediate issues an intermediate CA under ca (IsCA is implied).
+func (ca *CA) Intermediate(t testing.TB, s Spec) *CA {
+	t.Helper()
+	key := NewKey(t)
+	s.IsCA = true
+	return &CA{Cert: Issue(t, s, ca, nil, key.Public()), Key: key}
+}
+
+// Leaf issues an end-entity certificate under ca, and returns it with its
+// key.
+func (ca *CA) Leaf(t testing.TB, s Spec) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key := NewKey(t)
+	return Issue(t, s, ca, nil, key.Public()), key
+}
+
+// SelfSigned makes a self-signed end-entity certificate, as DANE-EE servers
+// often use, and returns it with its key.
+func SelfSigned(t testing.TB, s Spec) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key := NewKey(t)
+	return Issue(t, s, nil, key, key.Public()), key
+}
+
+// Pool returns a certificate pool holding only ca.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.Cert)
+	return p
+}
+
 // Issue signs a certificate for pub by parent, or self-signed with selfKey
-// when parent is nil, and fails the test on any error.
+// when parent is nil, and fails the test on any error. It is the general
+// form of NewRoot, Intermediate, Leaf and SelfSigned, for a key of the
+// test's own or a parent that is not a CA.
 func Issue(t testing.TB, s Spec, parent *CA, selfKey *ecdsa.PrivateKey, pub crypto.PublicKey) *x509.Certificate {
 	t.Helper()
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
@@ -56,8 +113,8 @@ func Issue(t testing.TB, s Spec, parent *CA, selfKey *ecdsa.PrivateKey, pub cryp
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: s.CN},
 		DNSNames:              s.DNSNames,
-		NotBefore:             s.NotBefore,
-		NotAfter:              s.NotAfter,
+		NotBefore:             cmp.Or(s.NotBefore, Now().AddDate(-5, 0, 0)),
+		NotAfter:              cmp.Or(s.NotAfter, Now().AddDate(5, 0, 0)),
 		BasicConstraintsValid: true,
 		IsCA:                  s.IsCA,
 	}

@@ -1,6 +1,8 @@
-// Package cli holds what the example commands share: the flags that point
-// them at a DNS, a set of roots and a policy port (-dns, -ca, -https-port),
-// and turning those flags into a DNS client and a root pool.
+// Package cli holds what the example commands share: the frame of a
+// command (its flags, -h, the usage status 64 and how it reports errors),
+// the flags that point them at a DNS, a set of roots and a policy port
+// (-dns, -ca, -https-port), turning those flags into a DNS client and a
+// root pool, and printing a report as JSON.
 package cli
 
 import (
@@ -57,4 +59,18 @@ func (w *World) Roots() (*x509.CertPool, error) {
 // DNSClient returns a client of the -dns servers.
 func (w *World) DNSClient() (*dnsclient.Client, error) {
 	return dnsclient.FromFlag(w.DNS, 0)
+}
+
+// Open returns the DNS client of -dns and the pool of -ca (nil for the
+// system's), in that order: the first that fails is the error.
+func (w *World) Open() (*dnsclient.Client, *x509.CertPool, error) {
+	dc, err := w.DNSClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	roots, err := w.Roots()
+	if err != nil {
+		return nil, nil, err
+	}
+	return dc, roots, nil
 }

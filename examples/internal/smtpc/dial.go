@@ -3,6 +3,7 @@ package smtpc
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -23,6 +24,11 @@ import (
 // The loopback test world runs one SMTP listener per MX host, each on its
 // own port, which is why a single port flag would not do.
 type Overrides map[string]string
+
+// Register defines on fs the repeatable flag -smtp-addr, which fills o.
+func (o Overrides) Register(fs *flag.FlagSet) {
+	fs.Var(o, "smtp-addr", "`HOST=[IP]:PORT` to dial for MX host HOST instead of port 25 (repeatable; HOST * for all)")
+}
 
 // String returns the overrides as flag values, sorted.
 func (o Overrides) String() string {

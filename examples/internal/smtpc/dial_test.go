@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"net"
 	"strings"
 	"testing"
@@ -44,6 +45,19 @@ func TestOverridesSet(t *testing.T) {
 	}
 }
 
+// TestOverridesRegister: -smtp-addr, repeated, fills the Overrides.
+func TestOverridesRegister(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	o := Overrides{}
+	o.Register(fs)
+	if err := fs.Parse([]string{"-smtp-addr", "mx1.test=127.0.0.1:25", "-smtp-addr", "*=:2525"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(o) != 2 || o["mx1.test"] != "127.0.0.1:25" || o["*"] != ":2525" {
+		t.Errorf("overrides %v", o)
+	}
+}
+
 // TestDialSession dials a world's MX host three ways and talks SMTP to it.
 func TestDialSession(t *testing.T) {
 	w := testserver.Start(t)
@@ -54,21 +68,27 @@ func TestDialSession(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// dial dials host through the world's DNS and o, and greets it.
+	dial := func(t *testing.T, o Overrides, host string) *Client {
+		t.Helper()
+		d := &Dialer{DNS: dnsclient.New([]string{w.DNSAddr()}, 0), Overrides: o}
+		conn, err := d.Dial(ctx, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := NewClient(ctx, conn, "client.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	for name, o := range map[string]Overrides{
 		"address":  {"mx.example.test": addr},
 		"port":     {"mx.example.test": ":" + port},
 		"wildcard": {"*": ":" + port},
 	} {
 		t.Run(name, func(t *testing.T) {
-			d := &Dialer{DNS: dnsclient.New([]string{w.DNSAddr()}, 0), Overrides: o}
-			conn, err := d.Dial(ctx, "mx.example.test.")
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := NewClient(ctx, conn, "client.test")
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := dial(t, o, "mx.example.test.")
 			defer c.Close()
 			if !c.Extension("starttls") || c.TLS() != nil {
 				t.Fatalf("STARTTLS not offered, or TLS already")
@@ -98,15 +118,7 @@ func TestDialSession(t *testing.T) {
 		}
 	}
 	w.Fault("mx.example.test", testserver.NoSTARTTLS)
-	d := &Dialer{DNS: dnsclient.New([]string{w.DNSAddr()}, 0), Overrides: Overrides{"*": addr}}
-	conn, err := d.Dial(ctx, "mx.example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(ctx, conn, "client.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, Overrides{"*": addr}, "mx.example.test")
 	defer c.Close()
 	if err := c.StartTLS(ctx, &tls.Config{}); !errors.Is(err, ErrNoSTARTTLS) {
 		t.Errorf("StartTLS without STARTTLS = %v", err)
