@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,9 +36,9 @@ func fdStamp(fd int) fileStamp {
 func statAt(dirfd int, name string) (fileStamp, error) {
 	const mask = unix.STATX_TYPE | unix.STATX_INO | unix.STATX_CTIME | unix.STATX_SIZE
 	var sx unix.Statx_t
-	err := unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, mask, &sx)
+	err := unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW, mask, &sx)
 	for err == unix.EINTR {
-		err = unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, mask, &sx)
+		err = unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW, mask, &sx)
 	}
 	switch {
 	case err == unix.ENOSYS || err == unix.EPERM: // old kernel, or a sandbox that refuses statx
@@ -63,4 +65,13 @@ func fstatAt(dirfd int, name string) (fileStamp, error) {
 		return fileStamp{}, nil
 	}
 	return fileStamp{ino: uint64(st.Ino), ctime: st.Ctim.Nano(), size: st.Size}, nil
+}
+
+// fileCtime returns the change time of an open file, or the zero time.
+func fileCtime(f *os.File) time.Time {
+	var st syscall.Stat_t
+	if syscall.Fstat(int(f.Fd()), &st) != nil {
+		return time.Time{}
+	}
+	return time.Unix(st.Ctim.Unix())
 }

@@ -4,7 +4,9 @@ package cache
 
 import (
 	"errors"
+	"os"
 	"syscall"
+	"time"
 )
 
 // snapshots says whether DirStore keeps a snapshot on this system: only on
@@ -21,3 +23,5 @@ func openAt(_ int, _, path string) (int, error) {
 func fdStamp(int) fileStamp { return fileStamp{} }
 
 func statAt(int, string) (fileStamp, error) { return fileStamp{}, errors.ErrUnsupported }
+
+func fileCtime(*os.File) time.Time { return time.Time{} }

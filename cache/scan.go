@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 )
@@ -26,8 +25,9 @@ const scanBatch = 64
 // [DirStore.Snapshot]) and the files it does not cover, reads and decodes
 // with up to four goroutines, and calls f from the caller's goroutine, one
 // entry at a time; a missing directory is an empty store. Memory stays
-// bounded whatever the number of files: besides the entries in flight, 8
-// bytes per snapshot record.
+// bounded whatever the number of files: besides the entries in flight,
+// about 40 bytes per file (a set of the names' 64-bit hashes, so that each
+// name is handled once).
 //
 // A Range that finds no snapshot writes one as it goes (from 1 024
 // entries), so that the next one is fast; one that finds a sixteenth of
@@ -103,19 +103,22 @@ type scanResult struct {
 	records [][]byte // for the new snapshot
 	kept    int      // entries found
 	changed int      // files not covered by the old snapshot, and records of files gone
+	racy    int      // entries left out of the new snapshot as too new
 }
 
-// scanState is what the workers of a scan share.
+// scanState is what the goroutines of a scan share.
 type scanState struct {
-	s      *DirStore
-	dirfd  int
-	emit   bool  // decode entries for f
-	record bool  // make records for a new snapshot
-	cutoff int64 // files changed since (ns) are too new for a record
+	s       *DirStore
+	dirfd   int
+	emit    bool  // decode entries for f
+	record  bool  // make records for a new snapshot
+	cutoff  int64 // files changed since (ns) are too new for a record
+	damaged bool  // the old snapshot could not be read to its end (set by produce)
 }
 
-// scan is Range (f not nil) and Snapshot (f nil).
-func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
+// scan is Range (f not nil) and Snapshot (f nil). Only a Snapshot returns
+// a failure to write the snapshot.
+func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) (err error) {
 	d, err := os.Open(s.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -123,25 +126,45 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
 	rctx, stop := context.WithCancel(ctx)
-	defer stop()
 	dirty := s.dirty.Load()
-	st := &scanState{s: s, dirfd: int(d.Fd()), emit: f != nil, cutoff: s.now().Add(-racyMargin).UnixNano()}
+	st := &scanState{s: s, dirfd: int(d.Fd()), emit: f != nil}
 	var r *snapshotReader
 	if snapshots {
 		if r, err = openSnapshot(st.dirfd, s.Dir); err != nil {
 			s.report(err)
+			st.damaged = true
 		}
 	}
 	// A Range with a snapshot does not rewrite it (a Snapshot does, when
 	// enough has changed); one without writes it as it goes.
 	var w *snapshotWriter
 	if snapshots && (r == nil || f == nil) {
-		if w, err = createSnapshot(s.Dir); err != nil {
-			s.report(fmt.Errorf("snapshot: %w", err))
+		var fsNow time.Time
+		if w, fsNow, err = createSnapshot(s.Dir); err != nil {
+			err = fmt.Errorf("snapshot: %w", err)
+			if f == nil {
+				if r != nil {
+					r.close()
+				}
+				stop()
+				d.Close()
+				s.dirty.Add(-dirty) // back off: retried after as many writes again
+				return err
+			}
+			s.report(err)
+			err = nil
+		} else {
+			// Change times come from the file system's clock, which
+			// may be behind this one (a network file system): the
+			// earlier of the two decides what is too new.
+			now := s.now()
+			if s.clock == nil && !fsNow.IsZero() && fsNow.Before(now) {
+				now = fsNow
+			}
+			st.cutoff = now.Add(-racyMargin).UnixNano()
+			st.record = true
 		}
-		st.record = w != nil
 	}
 
 	jobs := make(chan scanJob, rangeWorkers)
@@ -159,13 +182,35 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
 		wg.Wait()
 		close(results)
 	}()
+	committed := false
+	defer func() {
+		// Also when f panics: no goroutine outlives the scan, none uses
+		// the directory after it is closed, no temporary file is left.
+		stop()
+		for range results {
+		}
+		if w != nil && !committed {
+			w.abort()
+		}
+		d.Close()
+	}()
+
 	stopped := false
-	kept, changed := 0, 0
-	for res := range results { // drained to the end: no goroutine outlives the scan
+	kept, changed, racy := 0, 0, 0
+	for res := range results {
 		kept += res.kept
 		changed += res.changed
+		racy += res.racy
 		if w != nil && !stopped {
-			w.add(res.records)
+			if w.add(res.records); w.err != nil {
+				w.abort() // at once: a full disk is not filled further
+				if f == nil && err == nil {
+					err = fmt.Errorf("snapshot: %w", w.err)
+				} else {
+					s.report(fmt.Errorf("snapshot: %w", w.err))
+				}
+				w = nil
+			}
 		}
 		for _, e := range res.entries {
 			if !stopped && !f(e) {
@@ -175,21 +220,43 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) error {
 		}
 	}
 	whole := !stopped && ctx.Err() == nil && listErr == nil
-	if w != nil {
-		if whole && kept >= s.snapshotMin() && (changed > 0 || r == nil) {
-			if err := w.commit(); err != nil {
-				s.report(fmt.Errorf("snapshot: %w", err))
+	if whole && kept < s.snapshotMin() {
+		// Too small for a snapshot: one left from a larger store is
+		// stale, and nothing is owed.
+		changed, racy = 0, 0
+		if r != nil {
+			os.Remove(filepath.Join(s.Dir, snapshotName))
+		}
+	}
+	if w != nil && whole && kept >= s.snapshotMin() && (changed > 0 || r == nil || st.damaged) {
+		if cerr := w.commit(); cerr != nil {
+			if f == nil && err == nil {
+				err = fmt.Errorf("snapshot: %w", cerr)
 			} else {
-				changed = 0
+				s.report(fmt.Errorf("snapshot: %w", cerr))
 			}
 		} else {
-			w.abort()
+			committed = true
+			changed = racy // what the new snapshot left out
 		}
 	}
 	if whole {
 		s.base.Store(int64(kept))
-		// Writes made during the scan may or may not be in it: count them.
-		s.dirty.Store(int64(changed) + s.dirty.Load() - dirty)
+	}
+	switch {
+	case err != nil:
+		s.dirty.Add(-dirty) // a failed Snapshot: back off until as many writes again
+	case whole:
+		owed := int64(changed)
+		if st.damaged && !committed {
+			owed = max(owed, int64(s.snapshotMin()), int64(kept)/snapshotStale) // due: rewrite it
+		}
+		// Writes made during the scan may or may not be in it: keep
+		// counting them.
+		s.dirty.Add(owed - dirty)
+	}
+	if err != nil {
+		return err
 	}
 	if stopped {
 		return nil
@@ -212,8 +279,22 @@ func (st *scanState) produce(ctx context.Context, r *snapshotReader, d *os.File,
 			return false
 		}
 	}
+	// The names handled so far, by their hash: each name is handled
+	// once, from its record or from the directory (which may list a name
+	// twice when it is renamed over during the listing). Two names of the
+	// same 64-bit hash would make this Range miss the second one's entry
+	// (about one chance in 10^7 for a million files); the seed is new
+	// for each scan, so it would not happen twice.
 	seed := maphash.MakeSeed()
-	var covered []uint64 // hashes of the names of the records sent
+	covered := make(map[uint64]struct{})
+	first := func(name string) bool {
+		h := maphash.String(seed, name)
+		if _, dup := covered[h]; dup {
+			return false
+		}
+		covered[h] = struct{}{}
+		return true
+	}
 	if r != nil {
 		defer r.close()
 		var buf []byte
@@ -222,8 +303,7 @@ func (st *scanState) produce(ctx context.Context, r *snapshotReader, d *os.File,
 			var rec snapRecord
 			var err error
 			buf, rec, err = r.next(buf)
-			if err == nil {
-				covered = append(covered, maphash.String(seed, rec.name))
+			if err == nil && first(rec.name) {
 				j.records = append(j.records, rec)
 			}
 			if len(j.records) == scanBatch || err != nil && len(j.records) > 0 {
@@ -235,21 +315,18 @@ func (st *scanState) produce(ctx context.Context, r *snapshotReader, d *os.File,
 			if err != nil {
 				if err != io.EOF {
 					st.s.report(err) // the files of the records not read are read from the directory
+					st.damaged = true
 				}
 				break
 			}
 		}
 	}
-	slices.Sort(covered)
 	for {
 		des, err := d.ReadDir(1024)
 		var j scanJob
 		for _, de := range des {
 			n := de.Name()
-			if !entryFileName(n) {
-				continue
-			}
-			if _, ok := slices.BinarySearch(covered, maphash.String(seed, n)); ok {
+			if !entryFileName(n) || !first(n) {
 				continue
 			}
 			j.names = append(j.names, n)
@@ -343,8 +420,12 @@ func (st *scanState) fromFile(name string, buf []byte, res *scanResult) bool {
 	if st.emit {
 		res.entries = append(res.entries, e)
 	}
-	if st.record && stamp.ino != 0 && stamp.ctime < st.cutoff {
-		res.records = append(res.records, encodeRecord(stamp, name, buf[:n]))
+	if st.record {
+		if stamp.ino != 0 && stamp.ctime < st.cutoff {
+			res.records = append(res.records, encodeRecord(stamp, name, buf[:n]))
+		} else {
+			res.racy++
+		}
 	}
 	return true
 }

@@ -28,7 +28,11 @@ import (
 // start of the scan that writes it by racyMargin: a file replaced later in
 // the same clock tick by one that reuses its inode number and has the same
 // size would otherwise have the very same stamp (the problem git's index
-// calls "racily clean").
+// calls "racily clean"). The start is the earlier of this machine's clock
+// and the change time of the new snapshot file, which the file system sets
+// from its own clock (a network file system's server may lag), and the
+// stamps are read with statx's default sync, so that a network file
+// system answers for the file as it is now.
 //
 // The format: the line snapshotMagic, then records of
 //
@@ -213,15 +217,17 @@ type snapshotWriter struct {
 	err error
 }
 
-// createSnapshot starts a new snapshot in dir.
-func createSnapshot(dir string) (*snapshotWriter, error) {
+// createSnapshot starts a new snapshot in dir. It also returns the change
+// time of the new file, the file system's own idea of now (the zero time
+// where it is not known).
+func createSnapshot(dir string) (*snapshotWriter, time.Time, error) {
 	f, err := os.CreateTemp(dir, tempPrefix+"snapshot-*")
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	w := &snapshotWriter{dir: dir, f: f, w: bufio.NewWriterSize(f, 1<<20)}
 	_, w.err = w.w.WriteString(snapshotMagic)
-	return w, nil
+	return w, fileCtime(f), nil
 }
 
 // add writes records; the first failure sticks.
@@ -256,7 +262,7 @@ func (w *snapshotWriter) commit() error {
 	return syncDir(w.dir)
 }
 
-// abort removes the new snapshot.
+// abort removes the new snapshot; it may be called more than once.
 func (w *snapshotWriter) abort() {
 	w.f.Close()
 	os.Remove(w.f.Name())

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -422,6 +423,7 @@ func TestSnapshotCrash(t *testing.T) {
 	dir := t.TempDir()
 	errs := new(hook)
 	s := &cache.DirStore{Dir: dir, OnError: errs.report}
+	s.SetSnapshotMin(1) // as the child's, which would otherwise be too small for one
 	ctx := context.Background()
 	snapshots := 0
 	for kill := range 10 {
@@ -481,4 +483,143 @@ func TestSnapshotCrash(t *testing.T) {
 	if n, err := countTemps(dir); err != nil || n != 0 {
 		t.Errorf("after Clean: %d temporary files, %v", n, err)
 	}
+}
+
+// TestSnapshotDueOnlyWhenOwed: a store too small for a snapshot, or one
+// that shrank below the minimum, is not asked to snapshot again and
+// again, and the stale snapshot of the larger store is removed.
+func TestSnapshotDueOnlyWhenOwed(t *testing.T) {
+	small := newSnapWorld(t, 100, 0) // the default minimum, 1 024
+	small.check()
+	for i := range 24 {
+		small.put(snapDomain(i), "2", true)
+	}
+	if small.s.SnapshotDue() {
+		t.Fatal("a store of 100 entries is due after 24 writes")
+	}
+
+	w := newSnapWorld(t, 40, 16)
+	w.check()
+	if w.covered() != 40 {
+		t.Fatal("no snapshot")
+	}
+	ctx := context.Background()
+	for i := range 30 {
+		if err := w.s.Delete(ctx, snapDomain(i)); err != nil {
+			t.Fatal(err)
+		}
+		delete(w.model, snapDomain(i))
+	}
+	w.check()
+	if w.covered() != -1 {
+		t.Fatal("the snapshot of a store shrunk below the minimum is still there")
+	}
+	if w.s.SnapshotDue() {
+		t.Fatal("a store shrunk below the minimum is due")
+	}
+}
+
+// TestSnapshotWriteFailureBacksOff: a snapshot that cannot be written is
+// returned by Snapshot and reported to OnStoreError by a Cache, and not
+// tried again until as many writes again.
+func TestSnapshotWriteFailureBacksOff(t *testing.T) {
+	w := newSnapWorld(t, 40, 16)
+	if err := os.Mkdir(filepath.Join(w.s.Dir, ".snapshot"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.s.Dir, ".snapshot", "x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := w.s.Snapshot(ctx); err == nil {
+		t.Fatal("Snapshot over a directory succeeded")
+	}
+	if w.s.SnapshotDue() {
+		t.Fatal("due again at once after a failed Snapshot")
+	}
+	w.errs.take()
+
+	var failed []error
+	var mu sync.Mutex
+	c := cache.Open(cache.Options{Store: w.s, GroupSize: 8, OnStoreError: func(err error) {
+		mu.Lock()
+		failed = append(failed, err)
+		mu.Unlock()
+	}})
+	for i := range 40 {
+		if err := c.Put(ctx, storetest.Enforce(t, snapDomain(i), "3")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(failed)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling, bounded by the deadline
+	}
+	c.Close()
+	var se *cache.StoreError
+	if len(failed) == 0 || !errors.As(failed[0], &se) || se.Op != "snapshot" {
+		t.Fatalf("OnStoreError got %v, want a failed snapshot", failed)
+	}
+	// 40 writes in groups of 8 against a threshold of 16: at most three
+	// attempts, not one per group.
+	if len(failed) > 3 {
+		t.Fatalf("%d attempts for 40 writes", len(failed))
+	}
+}
+
+// TestSnapshotDamageIsRepaired: a Range that finds the snapshot damaged
+// makes it due, and the next Snapshot replaces it.
+func TestSnapshotDamageIsRepaired(t *testing.T) {
+	w := newSnapWorld(t, 32, 16)
+	w.check()
+	path := filepath.Join(w.s.Dir, ".snapshot")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, good[:len(good)-10], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.check()
+	if got := w.errs.take(); len(got) != 1 {
+		t.Fatalf("reported %v", got)
+	}
+	if !w.s.SnapshotDue() {
+		t.Fatal("a damaged snapshot is not due")
+	}
+	if err := w.s.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.errs.take() // Snapshot read the damaged one too
+	w.check()
+	if got := w.errs.take(); len(got) != 0 || w.covered() != 32 {
+		t.Fatalf("after Snapshot: reported %v, %d covered", got, w.covered())
+	}
+}
+
+// TestSnapshotPanicInRange: when f panics, Range leaves no temporary
+// snapshot and no goroutine behind (goleak checks the latter).
+func TestSnapshotPanicInRange(t *testing.T) {
+	w := newSnapWorld(t, 40, 16) // no snapshot yet: the Range writes one
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no panic")
+			}
+		}()
+		w.s.Range(context.Background(), func(*cache.Entry) bool { panic("f") })
+	}()
+	if n, err := countTemps(w.s.Dir); err != nil || n != 0 {
+		t.Fatalf("%d temporary files left, %v", n, err)
+	}
+	w.check()
 }

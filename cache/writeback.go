@@ -418,7 +418,13 @@ func (q *writeQueue) commit(g []*write) bool {
 // maybeSnapshot starts a snapshot of the store when it says one is due
 // and none runs.
 func (q *writeQueue) maybeSnapshot() {
-	if q.snap == nil || q.snapCtx.Err() != nil || !q.snap.SnapshotDue() || !q.snapBusy.CompareAndSwap(false, true) {
+	if q.snap == nil || q.snapCtx.Err() != nil || !q.snap.SnapshotDue() {
+		return
+	}
+	q.mu.Lock()
+	closing := q.closing
+	q.mu.Unlock()
+	if closing || !q.snapBusy.CompareAndSwap(false, true) {
 		return
 	}
 	q.snapping.Go(func() {
