@@ -28,7 +28,9 @@ func snapCrashWriter(dir string) {
 			err = s.Put(ctx, e)
 		}
 		if err == nil && i%16 == 0 {
-			err = s.Snapshot(ctx)
+			if err = s.Snapshot(ctx); err == nil {
+				fmt.Println("snapshot")
+			}
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

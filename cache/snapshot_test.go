@@ -428,13 +428,38 @@ func TestSnapshotCrash(t *testing.T) {
 	snapshots := 0
 	for kill := range 10 {
 		child := crashtest.Start(t, snapCrashDirEnv+"="+dir)
-		line, _ := bufio.NewReader(child.Out).ReadString('\n')
-		if line != "ready\n" {
+		lines := make(chan string, 1)
+		go func() {
+			// Read to the end (the kill closes the pipe), passing the
+			// first lines on.
+			sc := bufio.NewScanner(child.Out)
+			for sc.Scan() {
+				select {
+				case lines <- sc.Text():
+				default:
+				}
+			}
+			close(lines)
+		}()
+		if line := <-lines; line != "ready" {
 			child.Kill("start")
 			t.Fatalf("writer: %q", line)
 		}
+		if kill == 0 {
+			// The first kill waits for a snapshot, however loaded the
+			// machine, so that the later ones have one to damage.
+			select {
+			case <-lines:
+			case <-time.After(30 * time.Second):
+				child.Kill("first snapshot")
+				t.Fatal("no snapshot within 30 s")
+			}
+		}
 		time.Sleep(time.Duration(50_000+rng.IntN(250_000)) * time.Microsecond)
-		child.Kill(fmt.Sprintf("kill %d", kill))
+		child.Signal()
+		for range lines {
+		}
+		child.Reap(fmt.Sprintf("kill %d", kill))
 
 		want := map[string]string{}
 		for k := range snapCrashDomains {
