@@ -131,7 +131,7 @@ func TestStoreReadOverlapsRecordLookup(t *testing.T) {
 	w := testserver.Start(t)
 	var gets atomic.Int32
 	var sawQuery atomic.Int32
-	const delay = 500 * time.Millisecond
+	const delay = time.Second
 	store := gatedStore{
 		Store: &redisstore.Store{Client: srv.Client(t), Prefix: "overlap:"},
 		gets:  &gets,
