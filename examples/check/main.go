@@ -106,7 +106,7 @@
 // mx-pattern-unused, mx-all-fail, mx-all-fail-testing; tlsrpt-found,
 // tlsrpt-lookup-failed, tlsrpt-missing, tlsrpt-multiple, tlsrpt-not-v1,
 // tlsrpt-invalid, tlsrpt-no-rua, tlsrpt-bad-uri, tlsrpt-no-usable-uri,
-// tlsrpt-uri-ignored, tlsrpt-unknown-field; dane-insecure-mx, dane-none,
+// tlsrpt-uri-ignored, tlsrpt-uri-unusable, tlsrpt-unknown-field; dane-insecure-mx, dane-none,
 // dane-bogus, dane-unusable, dane-secure, dane-no-tls, dane-mismatch,
 // dane-ok, dane-sts-conflict, dane-all-fail.
 //

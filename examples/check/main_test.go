@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,6 +169,8 @@ func TestLintTLSRPT(t *testing.T) {
 		{"not_key_value", "v=TLSRPTv1; rua=mailto:a@example.test; junk", sevError},
 		{"bad_ext_name", "v=TLSRPTv1; rua=mailto:a@example.test; _x=1", sevError},
 		{"version_not_first", "rua=mailto:a@example.test; v=TLSRPTv1", sevError},
+		{"address_literal_too", "v=TLSRPTv1; rua=mailto:a@[192.0.2.1],mailto:r@example.test", sevWarning},
+		{"only_address_literal", "v=TLSRPTv1; rua=mailto:a@[192.0.2.1]", sevError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			worst := sevInfo
@@ -178,6 +181,9 @@ func TestLintTLSRPT(t *testing.T) {
 			}
 			if worst != tc.sev {
 				t.Errorf("lintTLSRPT(%q) = %+v, worst %s, want %s", tc.rec, lintTLSRPT(tc.rec), worst, tc.sev)
+			}
+			if strings.Contains(tc.name, "address_literal") && !slices.ContainsFunc(lintTLSRPT(tc.rec), func(n note) bool { return n.code == "tlsrpt-uri-unusable" }) {
+				t.Errorf("lintTLSRPT(%q) = %+v, want tlsrpt-uri-unusable", tc.rec, lintTLSRPT(tc.rec))
 			}
 		})
 	}

@@ -59,11 +59,15 @@ func tlsrptNotes(rec string, r tlsrpt.Record, err error) []note {
 }
 
 // ignoredNotes warns of what senders ignore in the record r: URIs of
-// schemes other than mailto: and https:, and extensions.
+// schemes other than mailto: and https:, mailto: URIs that a sender may
+// be unable to mail to, and extensions.
 func ignoredNotes(r tlsrpt.Record) []note {
 	var out []note
 	for _, u := range r.Ignored {
 		out = append(out, note{"tlsrpt-uri-ignored", sevWarning, fmt.Sprintf("rua %q: senders support only mailto: and https:, and ignore this URI", u)})
+	}
+	for _, u := range r.Unusable {
+		out = append(out, note{"tlsrpt-uri-unusable", sevWarning, fmt.Sprintf("rua %q: valid, but not one plain local@domain address (an address literal, several addresses, a non-ASCII local part): some senders cannot mail reports there", u.URI)})
 	}
 	for _, e := range r.Extensions {
 		out = append(out, note{"tlsrpt-unknown-field", sevWarning, fmt.Sprintf("field %q is not defined by RFC 8460; senders ignore it", e.Key)})
