@@ -73,6 +73,13 @@ func (s *DirStore) SnapshotDue() bool {
 	return dirty >= max(1, base/snapshotStale)
 }
 
+// backOff makes a failed Snapshot due again only after twice the writes
+// that make a snapshot due (at least 1 024 more), not after every group
+// of writes: dirty is the count the failed scan began with.
+func (s *DirStore) backOff(dirty int64) {
+	s.dirty.Add(-dirty - max(int64(s.snapshotMin()), s.base.Load()/snapshotStale))
+}
+
 // snapshotMin returns the least number of entries for a snapshot.
 func (s *DirStore) snapshotMin() int {
 	if s.minSnap > 0 {
@@ -149,7 +156,7 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) (err error) {
 				}
 				stop()
 				d.Close()
-				s.dirty.Add(-dirty) // back off: retried after as many writes again
+				s.backOff(dirty)
 				return err
 			}
 			s.report(err)
@@ -245,7 +252,7 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) (err error) {
 	}
 	switch {
 	case err != nil:
-		s.dirty.Add(-dirty) // a failed Snapshot: back off until as many writes again
+		s.backOff(dirty)
 	case whole:
 		owed := int64(changed)
 		if st.damaged && !committed {
