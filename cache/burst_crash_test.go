@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -64,12 +63,7 @@ func burstWriter(dir string) {
 // before the group in progress is read back whole, and that no file is
 // torn: what a crash loses is at most the writes not yet committed.
 func TestWriteBehindCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 3 processes")
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := crashtest.Begin(t, 3)
 	ctx := context.Background()
 	for round := range 3 {
 		dir := t.TempDir()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -70,12 +69,7 @@ func crashWriter(dir, start string) {
 // one seen after the previous kill, and that no temporary file is taken for
 // an entry.
 func TestDirStoreCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 20 processes")
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := crashtest.Begin(t, 20)
 	dir := t.TempDir()
 	var reports []error
 	s := &cache.DirStore{Dir: dir, OnError: func(err error) { reports = append(reports, err) }}

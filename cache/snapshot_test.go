@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -414,12 +413,7 @@ func FuzzSnapshotRecord(f *testing.F) {
 // reported but what a kill may leave (temporary files, which Range
 // ignores and Clean removes).
 func TestSnapshotCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 10 processes")
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := crashtest.Begin(t, 10)
 	dir := t.TempDir()
 	errs := new(hook)
 	s := &cache.DirStore{Dir: dir, OnError: errs.report}

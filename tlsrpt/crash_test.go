@@ -3,7 +3,6 @@ package tlsrpt
 import (
 	"bufio"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -78,16 +77,11 @@ func sessions(rec *Recorder) uint64 {
 // points, restarts on its state directory, and checks that every result
 // acknowledged before the kill is counted once: never lost, never twice.
 func TestReporterCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 8 processes")
-	}
 	w := testserver.Start(t)
 	for k := range crashDomains {
 		w.SetTLSRPT(fmt.Sprintf("d%d.example", k), "v=TLSRPTv1; rua=mailto:tlsrpt@example.com")
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, seed))
+	rng := crashtest.Begin(t, 8)
 	dir := t.TempDir()
 	var total uint64
 	for kill := range 8 {

@@ -7,11 +7,13 @@ package crashtest
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Child is a running copy of the test binary.
@@ -93,4 +95,17 @@ func (c *Child) Reap(what string) {
 	if !errors.As(err, &ee) || ee.ExitCode() != -1 || c.Stderr() != "" {
 		c.t.Fatalf("%s: the child ended with %v before it was killed, stderr %q", what, err, c.Stderr())
 	}
+}
+
+// Begin starts a crash test that runs n child processes: it skips the test
+// under -short, and returns a random source whose seed it logs, so that a
+// failing sequence of kills can be replayed.
+func Begin(t testing.TB, n int) *rand.Rand {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("starts %d processes", n)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(seed, seed))
 }
