@@ -54,8 +54,9 @@ type journal struct {
 	mu   sync.Mutex
 	f    *os.File
 	seq  int
-	buf  bytes.Buffer
-	size int64 // bytes written to the open journal
+	buf   bytes.Buffer
+	size  int64 // bytes written to the open journal
+	limit int64 // size past which it is compacted; 0 means compactSize (tests lower it)
 }
 
 // compactSize is the journal size past which the Reporter compacts: the
@@ -256,7 +257,13 @@ func (j *journal) append(e *journalEntry) error {
 }
 
 // full reports whether the journal should be compacted; j.mu is held.
-func (j *journal) full() bool { return j.size > compactSize }
+func (j *journal) full() bool {
+	limit := j.limit
+	if limit <= 0 {
+		limit = compactSize
+	}
+	return j.size > limit
+}
 
 func (j *journal) close() error {
 	j.mu.Lock()
