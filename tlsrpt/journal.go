@@ -51,9 +51,9 @@ type journal struct {
 	dir     string
 	pending func() map[string][]Count // fleet batches not yet pushed, kept in snapshots; may be nil
 
-	mu   sync.Mutex
-	f    *os.File
-	seq  int
+	mu    sync.Mutex
+	f     *os.File
+	seq   int
 	buf   bytes.Buffer
 	size  int64 // bytes written to the open journal
 	limit int64 // size past which it is compacted; 0 means compactSize (tests lower it)
