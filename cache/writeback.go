@@ -45,6 +45,27 @@ type BatchStore interface {
 	PutMany(ctx context.Context, es []*Entry) error
 }
 
+// PutMany stores es in s as one group when s is a [BatchStore], and
+// otherwise with one Put each. It returns what [BatchStore.PutMany]
+// returns: nil, a *BatchError naming the entries not stored, or another
+// error for all of them. A Store that wraps another can implement
+// BatchStore with it, whatever the other is.
+func PutMany(ctx context.Context, s Store, es []*Entry) error {
+	if b, ok := s.(BatchStore); ok {
+		return b.PutMany(ctx, es)
+	}
+	failed := make(map[string]error)
+	for _, e := range es {
+		if err := s.Put(ctx, e); err != nil {
+			failed[e.domain] = err
+		}
+	}
+	if len(failed) > 0 {
+		return &BatchError{Failed: failed}
+	}
+	return nil
+}
+
 // BatchError is returned by [BatchStore.PutMany] when some of the entries
 // could not be stored.
 type BatchError struct {
@@ -96,7 +117,6 @@ func (w *write) finish(err error) {
 // decides when the store learns it.
 type writeQueue struct {
 	store   Store
-	batch   BatchStore // store as a BatchStore, or nil
 	limit   int
 	group   int
 	timeout time.Duration
@@ -134,7 +154,6 @@ func newWriteQueue(store Store, limit, group int, timeout time.Duration, onError
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
-	q.batch, _ = store.(BatchStore)
 	q.snap, _ = store.(Snapshotter)
 	q.snapCtx, q.snapCancel = context.WithCancel(context.Background())
 	go q.run()
@@ -367,22 +386,14 @@ func (q *writeQueue) commit(g []*write) bool {
 			}
 		}
 	}
-	switch {
-	case len(puts) == 0:
-	case q.batch != nil:
+	if len(puts) > 0 {
 		var be *BatchError
-		if err := q.batch.PutMany(ctx, puts); errors.As(err, &be) {
+		if err := PutMany(ctx, q.store, puts); errors.As(err, &be) {
 			for d, err := range be.Failed {
 				failed[d] = err
 			}
 		} else if err != nil {
 			for _, e := range puts {
-				failed[e.domain] = err
-			}
-		}
-	default:
-		for _, e := range puts {
-			if err := q.store.Put(ctx, e); err != nil {
 				failed[e.domain] = err
 			}
 		}

@@ -159,23 +159,10 @@ func (h *handoffStore) Delete(ctx context.Context, domain string) error {
 // when it takes groups (cache.BatchStore), so that a reload keeps the
 // group commits.
 func (h *handoffStore) PutMany(ctx context.Context, es []*cache.Entry) error {
-	switch inner := h.inner.(type) {
-	case nil:
-		return nil
-	case cache.BatchStore:
-		return inner.PutMany(ctx, es)
-	default:
-		failed := make(map[string]error)
-		for _, e := range es {
-			if err := inner.Put(ctx, e); err != nil {
-				failed[e.Domain()] = err
-			}
-		}
-		if len(failed) > 0 {
-			return &cache.BatchError{Failed: failed}
-		}
+	if h.inner == nil {
 		return nil
 	}
+	return cache.PutMany(ctx, h.inner, es)
 }
 
 // SnapshotDue and Snapshot pass on to the operator's store when it keeps
