@@ -1,9 +1,7 @@
 package cache
 
 import (
-	"os"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,8 +19,17 @@ func openAt(dirfd int, name, _ string) (int, error) {
 
 // fdStamp returns the stamp of an open file, or the zero stamp.
 func fdStamp(fd int) fileStamp {
-	var st syscall.Stat_t
-	if syscall.Fstat(fd, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return fileStamp{}
+	}
+	return stampOf(&st)
+}
+
+// stampOf returns the stamp of st; the zero stamp for what is not a
+// regular file.
+func stampOf(st *unix.Stat_t) fileStamp {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fileStamp{}
 	}
 	return fileStamp{ino: uint64(st.Ino), ctime: st.Ctim.Nano(), size: st.Size}
@@ -61,17 +68,5 @@ func fstatAt(dirfd int, name string) (fileStamp, error) {
 	if err != nil {
 		return fileStamp{}, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fileStamp{}, nil
-	}
-	return fileStamp{ino: uint64(st.Ino), ctime: st.Ctim.Nano(), size: st.Size}, nil
-}
-
-// fileCtime returns the change time of an open file, or the zero time.
-func fileCtime(f *os.File) time.Time {
-	var st syscall.Stat_t
-	if syscall.Fstat(int(f.Fd()), &st) != nil {
-		return time.Time{}
-	}
-	return time.Unix(st.Ctim.Unix())
+	return stampOf(&st), nil
 }

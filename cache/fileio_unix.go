@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+	"time"
 )
 
 // readFile reads and decodes one file. Errors other than fs.ErrNotExist are
@@ -140,4 +141,14 @@ func openFile(open func() (int, error), path string) (int, error) {
 		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return fd, nil
+}
+
+// fileCtime returns the change time of an open file, or the zero time
+// where no stamp is known.
+func fileCtime(f *os.File) time.Time {
+	st := fdStamp(int(f.Fd()))
+	if st.ino == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, st.ctime)
 }

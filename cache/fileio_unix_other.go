@@ -4,9 +4,7 @@ package cache
 
 import (
 	"errors"
-	"os"
 	"syscall"
-	"time"
 )
 
 // snapshots says whether DirStore keeps a snapshot on this system: only on
@@ -23,5 +21,3 @@ func openAt(_ int, _, path string) (int, error) {
 func fdStamp(int) fileStamp { return fileStamp{} }
 
 func statAt(int, string) (fileStamp, error) { return fileStamp{}, errors.ErrUnsupported }
-
-func fileCtime(*os.File) time.Time { return time.Time{} }

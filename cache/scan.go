@@ -40,7 +40,7 @@ func (s *DirStore) Range(ctx context.Context, f func(*Entry) bool) error {
 // Snapshot rewrites the directory's snapshot, ".snapshot": one file that
 // packs a copy of every entry file, with each file's inode number, change
 // time and size, so that [DirStore.Range] reads it sequentially and checks
-// each file with one fstatat instead of opening and reading a million
+// each file with one statx instead of opening and reading a million
 // files. A file changed, added or deleted since is read from the directory
 // as before, so the snapshot is never stale in what Range returns, only
 // slower; deleting it loses nothing. Snapshot reads only the files that
@@ -138,9 +138,20 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) (err error) {
 	st := &scanState{s: s, dirfd: int(d.Fd()), emit: f != nil}
 	var r *snapshotReader
 	if snapshots {
-		if r, err = openSnapshot(st.dirfd, s.Dir); err != nil {
-			s.report(err)
+		var oerr error
+		if r, oerr = openSnapshot(st.dirfd, s.Dir); oerr != nil {
+			s.report(oerr)
 			st.damaged = true
+		}
+	}
+	// snapFailed takes a failure to write the new snapshot: a Snapshot
+	// returns the first, a Range reports them.
+	snapFailed := func(e error) {
+		e = fmt.Errorf("snapshot: %w", e)
+		if f == nil && err == nil {
+			err = e
+		} else {
+			s.report(e)
 		}
 	}
 	// A Range with a snapshot does not rewrite it (a Snapshot does, when
@@ -148,8 +159,9 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) (err error) {
 	var w *snapshotWriter
 	if snapshots && (r == nil || f == nil) {
 		var fsNow time.Time
-		if w, fsNow, err = createSnapshot(s.Dir); err != nil {
-			err = fmt.Errorf("snapshot: %w", err)
+		var cerr error
+		if w, fsNow, cerr = createSnapshot(s.Dir); cerr != nil {
+			snapFailed(cerr)
 			if f == nil {
 				if r != nil {
 					r.close()
@@ -159,8 +171,6 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) (err error) {
 				s.backOff(dirty)
 				return err
 			}
-			s.report(err)
-			err = nil
 		} else {
 			// Change times come from the file system's clock, which
 			// may be behind this one (a network file system): the
@@ -211,11 +221,7 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) (err error) {
 		if w != nil && !stopped {
 			if w.add(res.records); w.err != nil {
 				w.abort() // at once: a full disk is not filled further
-				if f == nil && err == nil {
-					err = fmt.Errorf("snapshot: %w", w.err)
-				} else {
-					s.report(fmt.Errorf("snapshot: %w", w.err))
-				}
+				snapFailed(w.err)
 				w = nil
 			}
 		}
@@ -237,11 +243,7 @@ func (s *DirStore) scan(ctx context.Context, f func(*Entry) bool) (err error) {
 	}
 	if w != nil && whole && kept >= s.snapshotMin() && (changed > 0 || r == nil || st.damaged) {
 		if cerr := w.commit(); cerr != nil {
-			if f == nil && err == nil {
-				err = fmt.Errorf("snapshot: %w", cerr)
-			} else {
-				s.report(fmt.Errorf("snapshot: %w", cerr))
-			}
+			snapFailed(cerr)
 		} else {
 			committed = true
 			changed = racy // what the new snapshot left out
